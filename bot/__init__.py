@@ -1,0 +1,1 @@
+"""Everything that touches the outside world: transports, web app, sender, CLI."""

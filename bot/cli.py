@@ -1,0 +1,194 @@
+"""The `gridbot` command: run, token create, classify, db upgrade.
+
+Every subcommand takes --config PATH; without it gridbot uses its embedded default. Operator
+mistakes (a bad config, a port in use) end with one clear line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+from handlers.intake.rules import RulesError
+
+TOKEN_ROLES = ("admin", "staff")
+log = logging.getLogger("gridbot")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
+    try:
+        settings = load_settings(args.config)
+        return int(args.func(settings, args) or 0)
+    except (ConfigError, RulesError) as exc:
+        print(f"gridbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def quiet_libraries() -> None:
+    """jieba logs its dictionary loading at DEBUG on its own handler; alembic narrates each
+    plugin. Neither helps an operator reading the start-up lines."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="TOML config file (default: the embedded default)")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="log warnings and errors only")
+    parser = argparse.ArgumentParser(prog="gridbot", parents=[common],
+                                     description="网格助手: grid WeChat groups → tracked cases")
+    parser.set_defaults(config=None, quiet=False)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run the bot and its web app")
+    run.set_defaults(func=cmd_run)
+
+    token = sub.add_parser("token", parents=[common], help="manage API tokens")
+    token_sub = token.add_subparsers(required=True, metavar="ACTION")
+    create = token_sub.add_parser("create", parents=[common], help="create an API token")
+    create.add_argument("--role", choices=TOKEN_ROLES, required=True)
+    create.add_argument("--label", default="", help="a note to recognise the token by")
+    create.set_defaults(func=cmd_token_create)
+
+    classify = sub.add_parser("classify", parents=[common],
+                              help="classify a message (or --jsonl: one per stdin line)")
+    classify.add_argument("text", nargs="?", help="the message text")
+    classify.add_argument("--jsonl", action="store_true",
+                          help="read one message a line on stdin, print one JSON object a line")
+    classify.add_argument("--explain", action="store_true",
+                          help="also print the words and rules that decided it")
+    classify.set_defaults(func=cmd_classify)
+
+    dbp = sub.add_parser("db", parents=[common], help="database maintenance")
+    db_sub = dbp.add_subparsers(required=True, metavar="ACTION")
+    upgrade = db_sub.add_parser("upgrade", parents=[common], help="migrate the schema to head")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+    return parser
+
+
+# --- run ----------------------------------------------------------------------------------------
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.runtime import build_classifier, prepare_database
+    from storage import queries
+    from storage.db import session_scope
+
+    classifier = build_classifier(settings)  # rule errors surface here, before anything starts
+    engine = prepare_database(settings)
+    token = None
+    if settings.demo.seed:
+        with session_scope(engine) as session:
+            token = queries.create_token(session, role="admin", label="startup")
+    engine.dispose()
+    return asyncio.run(_serve(settings, classifier, token))
+
+
+async def _serve(settings: Settings, classifier: object, token: str | None) -> int:
+    from aiohttp import web
+
+    from bot.web.app import create_app
+
+    app = create_app(settings, classifier=classifier)  # type: ignore[arg-type]
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.web.host, settings.web.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        print(f"gridbot: cannot listen on {settings.web.host}:{settings.web.port}: "
+              f"{exc.strerror or exc} (change [web] port in the config)", file=sys.stderr)
+        return 2
+    base = f"http://{settings.web.host}:{settings.web.port}"
+    print(f"gridbot is running ({settings.transport.kind} transport, {settings.storage.url})")
+    if settings.transport.kind == "sim":
+        print(f"  chat simulator: {base}/sim")
+    print(f"  JSON API:       {base}/api/")
+    if token:
+        print("  admin token for this run (shown once):")
+        print(f"  {token}")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+    return 0
+
+
+# --- token --------------------------------------------------------------------------------------
+
+
+def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import db, queries
+
+    engine = db.make_engine(settings.storage.url)
+    db.upgrade(engine)
+    with db.session_scope(engine) as session:
+        token = queries.create_token(session, role=args.role, label=args.label)
+    engine.dispose()
+    print(f"created a {args.role} token; keep it secret, it is not shown again:")
+    print(token)
+    return 0
+
+
+# --- classify -----------------------------------------------------------------------------------
+
+
+def cmd_classify(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.runtime import build_classifier
+
+    if not args.jsonl and args.text is None:
+        print("gridbot: classify needs a message text, or --jsonl to read stdin", file=sys.stderr)
+        return 2
+    classifier = build_classifier(settings)
+    lines = (line.rstrip("\n") for line in sys.stdin) if args.jsonl else iter([args.text])
+    for text in lines:
+        decision = classifier.classify(text)
+        print(json.dumps(decision.as_json(), ensure_ascii=False), flush=True)
+        if args.explain:
+            for hit in decision.hits:
+                print(f"  {hit}")
+            scores = ", ".join(f"{k}={v:g}" for k, v in
+                               sorted(decision.scores.items(), key=lambda kv: -kv[1]))
+            print(f"  scores: {scores or '-'}; decided by: {decision.reason}")
+    return 0
+
+
+# --- db -----------------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import db
+
+    engine = db.make_engine(settings.storage.url)
+    db.upgrade(engine)
+    print(f"database at revision {db.current_revision(engine)}")
+    engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Settings: parsed once from TOML into a typed object.
+
+Without a config file gridbot runs on its embedded default (SQLite under ./data/, the simulator
+transport, demo seed). Any mistake in a file is reported as one line that names the key, because
+the people editing these files are operators, not Python developers.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_DB_URL = "sqlite:///data/gridbot.db"
+TRANSPORT_KINDS = ("sim",)
+
+
+class ConfigError(Exception):
+    """A config problem, already phrased as the single line to show the operator."""
+
+
+@dataclass(frozen=True)
+class GeneralSettings:
+    timezone: str = "Asia/Shanghai"
+    bot_name: str = "网格助手"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    url: str = DEFAULT_DB_URL
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    kind: str = "sim"
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    seed: bool = True
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    rules: str = ""
+    userdict: str = ""
+    deadlines: str = ""
+
+
+@dataclass(frozen=True)
+class SendingSettings:
+    min_interval_ms: int = 0
+    jitter_ms: int = 0
+
+
+@dataclass(frozen=True)
+class ProcessingSettings:
+    max_attempts: int = 3
+    retry_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    general: GeneralSettings = field(default_factory=GeneralSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    transport: TransportSettings = field(default_factory=TransportSettings)
+    demo: DemoSettings = field(default_factory=DemoSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
+    sending: SendingSettings = field(default_factory=SendingSettings)
+    processing: ProcessingSettings = field(default_factory=ProcessingSettings)
+    source: Path | None = None
+
+
+_SECTION_TYPES: dict[str, type] = {
+    "general": GeneralSettings,
+    "storage": StorageSettings,
+    "web": WebSettings,
+    "transport": TransportSettings,
+    "demo": DemoSettings,
+    "intake": IntakeSettings,
+    "sending": SendingSettings,
+    "processing": ProcessingSettings,
+}
+
+
+def load_settings(path: str | Path | None) -> Settings:
+    """Read a config file, or return the embedded default when ``path`` is None."""
+    if path is None:
+        return Settings()
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config: file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+    # A file written for production should not fill its database with demo people.
+    raw.setdefault("demo", {}).setdefault("seed", False)
+    return _parse(raw, source=path)
+
+
+def _parse(raw: dict[str, Any], *, source: Path | None) -> Settings:
+    sections: dict[str, Any] = {}
+    for name, value in raw.items():
+        cls = _SECTION_TYPES.get(name)
+        if cls is None:
+            known = ", ".join(f"[{s}]" for s in _SECTION_TYPES)
+            raise ConfigError(f"config: unknown section [{name}] (known: {known})")
+        if not isinstance(value, dict):
+            raise ConfigError(f"config: [{name}] must be a table")
+        sections[name] = _parse_section(name, cls, value)
+    settings = Settings(**sections, source=source)
+    _validate(settings)
+    return settings
+
+
+def _parse_section(name: str, cls: type, values: dict[str, Any]) -> Any:
+    defaults = cls()
+    kwargs: dict[str, Any] = {}
+    known = {f.name for f in fields(cls)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(
+                f"config: unknown key [{name}] {key} (known: {', '.join(sorted(known))})"
+            )
+        expected = type(getattr(defaults, key))
+        if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"config: [{name}] {key} must be an integer, got {value!r}")
+        if expected is not int and not isinstance(value, expected):
+            raise ConfigError(
+                f"config: [{name}] {key} must be a {_type_word(expected)}, got {value!r}"
+            )
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _type_word(t: type) -> str:
+    return {str: "string", bool: "boolean (true/false)", int: "integer"}.get(t, t.__name__)
+
+
+def _validate(s: Settings) -> None:
+    try:
+        ZoneInfo(s.general.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"config: [general] timezone {s.general.timezone!r} is not a known time zone"
+        ) from None
+    if not s.storage.url.startswith(("sqlite://", "postgresql")):
+        raise ConfigError(
+            "config: [storage] url must start with sqlite:// or postgresql+psycopg://, "
+            f"got {s.storage.url!r}"
+        )
+    if not 1 <= s.web.port <= 65535:
+        raise ConfigError(f"config: [web] port must be between 1 and 65535, got {s.web.port}")
+    if s.transport.kind not in TRANSPORT_KINDS:
+        raise ConfigError(
+            f"config: [transport] kind must be one of {', '.join(TRANSPORT_KINDS)}, "
+            f"got {s.transport.kind!r}"
+        )
+    for key in ("min_interval_ms", "jitter_ms"):
+        if getattr(s.sending, key) < 0:
+            raise ConfigError(f"config: [sending] {key} must not be negative")
+    if s.processing.max_attempts < 1:
+        raise ConfigError("config: [processing] max_attempts must be at least 1")
+    for key in ("rules", "userdict", "deadlines"):
+        value = getattr(s.intake, key)
+        if value and not _resolve(s, value).is_file():
+            raise ConfigError(f"config: [intake] {key} file not found: {value}")
+
+
+def _resolve(s: Settings, value: str) -> Path:
+    p = Path(value)
+    if not p.is_absolute() and s.source is not None:
+        p = s.source.parent / p
+    return p
+
+
+def resolve_path(s: Settings, value: str) -> Path | None:
+    """Paths in a config file are relative to that file, so a deployment folder is movable."""
+    return _resolve(s, value) if value else None

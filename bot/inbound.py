@@ -1,0 +1,148 @@
+"""Inbound messages: stored first, processed after, retried or parked on failure, never lost.
+
+The transport's callback only writes the message to the inbound log and queues its row id; one
+worker processes rows in order. At start-up, and every few seconds, rows left pending by a crash
+or failed earlier are queued again, so nothing stored is ever forgotten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Engine
+
+from bot.config import ProcessingSettings
+from bot.transport.base import ChatMessage
+from handlers.intake.pipeline import IntakeContext, Result, handle_inbound
+from storage import queries
+from storage.db import session_scope
+from storage.models import InboundMessage, InboundStatus
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 20_000  # a longer text is stored cut, with the kind unchanged
+
+
+class InboundProcessor:
+    def __init__(self, engine: Engine, ctx: IntakeContext, *, transport: str,
+                 settings: ProcessingSettings, on_sendable: Callable[[], None]) -> None:
+        self._engine = engine
+        self._ctx = ctx
+        self._transport = transport
+        self._settings = settings
+        self._on_sendable = on_sendable
+        self._queue: asyncio.Queue[int] = asyncio.Queue()
+        self._queued: set[int] = set()  # so the sweeper does not queue a row twice
+        self._tasks: list[asyncio.Task[None]] = []
+        self.processed = 0
+
+    @property
+    def context(self) -> IntakeContext:
+        return self._ctx
+
+    async def receive(self, msg: ChatMessage) -> None:
+        """The transport's callback: store, then queue. Returns once the message is durable."""
+        row_id = await asyncio.to_thread(self._store, msg)
+        if row_id is not None:
+            self._enqueue(row_id)
+
+    def _enqueue(self, row_id: int) -> None:
+        if row_id not in self._queued:
+            self._queued.add(row_id)
+            self._queue.put_nowait(row_id)
+
+    def _store(self, msg: ChatMessage) -> int | None:
+        row = InboundMessage(
+            transport=self._transport, message_id=msg.id[:200], room_id=msg.room_id,
+            sender_id=msg.sender_id[:200], sender_name=(msg.sender_name or "")[:100],
+            kind=msg.kind, text=(msg.text or "")[:MAX_TEXT], mentions=list(msg.mentions),
+            mentions_bot=msg.mentions_bot, sent_at=msg.at,
+        )
+        with session_scope(self._engine) as session:
+            stored = queries.record_inbound(session, row)
+            if stored is None:
+                log.info("duplicate delivery of %s message %s ignored", self._transport, msg.id)
+                return None
+            session.flush()
+            return stored.id
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._work(), name="inbound-worker"),
+                       asyncio.create_task(self._sweep(), name="inbound-sweeper")]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far is processed (tests and graceful shutdown)."""
+        await self._queue.join()
+
+    async def _work(self) -> None:
+        while True:
+            row_id = await self._queue.get()
+            try:
+                result = await asyncio.to_thread(self.process, row_id)
+                if result is not None:
+                    self._on_sendable()
+            finally:
+                self._queued.discard(row_id)
+                self._queue.task_done()
+
+    async def _sweep(self) -> None:
+        while True:
+            ids = await asyncio.to_thread(self._due_for_retry)
+            for row_id in ids:
+                self._enqueue(row_id)
+            await asyncio.sleep(self._settings.retry_seconds / 6 or 1)
+
+    def _due_for_retry(self) -> list[int]:
+        with session_scope(self._engine) as session:
+            return list(queries.inbound_to_retry(session, now=datetime.now(UTC)))
+
+    def process(self, row_id: int) -> Result | None:
+        """Process one stored message in one transaction; on failure, record it for a retry."""
+        try:
+            with session_scope(self._engine) as session:
+                row = session.get(InboundMessage, row_id)
+                if row is None or row.status in (InboundStatus.DONE, InboundStatus.PARKED):
+                    return None
+                result = handle_inbound(session, self._ctx, row)
+                row.status = InboundStatus.DONE
+                row.outcome = result.outcome
+                row.processed_at = datetime.now(UTC)
+                row.error = None
+                if result.case_no is not None:
+                    case = queries.get_case(session, no=result.case_no)
+                    row.case_id = case.id if case else None
+                self.processed += 1
+                return result
+        except Exception as exc:
+            self._record_failure(row_id, exc)
+            return None
+
+    def _record_failure(self, row_id: int, exc: Exception) -> None:
+        with session_scope(self._engine) as session:
+            row = session.get(InboundMessage, row_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.error = f"{type(exc).__name__}: {exc}"[:1000]
+            if row.attempts >= self._settings.max_attempts:
+                row.status = InboundStatus.PARKED
+                log.error("inbound message %s (%s %s) parked after %d attempts: %s", row_id,
+                          row.transport, row.message_id, row.attempts, row.error, exc_info=exc)
+            else:
+                row.status = InboundStatus.FAILED
+                delay = self._settings.retry_seconds * 2 ** (row.attempts - 1)
+                row.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+                log.warning("inbound message %s (%s %s) failed, retry %d in %ss: %s", row_id,
+                            row.transport, row.message_id, row.attempts, delay, row.error,
+                            exc_info=exc)

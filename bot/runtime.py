@@ -1,0 +1,87 @@
+"""One gridbot process: storage, the intake context, a transport, the inbound worker, the sender.
+
+Built and torn down by the web app's cleanup context, so nothing happens at import time and
+tests can run several isolated instances side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.engine import Engine
+
+from bot.config import Settings, resolve_path
+from bot.inbound import InboundProcessor
+from bot.sender import OutboxSender
+from bot.transport.base import BaseTransport, RoomInfo
+from bot.transport.sim import SimTransport
+from handlers.deadlines import load_deadlines
+from handlers.intake.classifier import Classifier
+from handlers.intake.pipeline import IntakeContext
+from handlers.intake.rules import load_rules
+from handlers.texts import Texts
+from storage import db, queries
+from storage.demo_seed import seed_demo
+
+log = logging.getLogger(__name__)
+
+
+def build_classifier(settings: Settings) -> Classifier:
+    rules = load_rules(resolve_path(settings, settings.intake.rules))
+    return Classifier(rules, userdict=resolve_path(settings, settings.intake.userdict))
+
+
+def prepare_database(settings: Settings) -> Engine:
+    """Open the database, bring its schema to head, and seed the demo world if asked."""
+    engine = db.make_engine(settings.storage.url)
+    db.upgrade(engine)
+    if settings.demo.seed:
+        with db.session_scope(engine) as session:
+            if seed_demo(session):
+                log.info("demo world seeded")
+    return engine
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, classifier: Classifier | None = None,
+                 transport: BaseTransport | None = None) -> None:
+        self.settings = settings
+        self._classifier = classifier
+        self.transport: BaseTransport = transport or SimTransport(settings.general.bot_name)
+        self.engine: Engine | None = None
+        self.processor: InboundProcessor | None = None
+        self.sender: OutboxSender | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self.engine = await asyncio.to_thread(prepare_database, s)
+        classifier = self._classifier or await asyncio.to_thread(build_classifier, s)
+        ctx = IntakeContext(
+            classifier=classifier, texts=Texts(),
+            deadlines=load_deadlines(resolve_path(s, s.intake.deadlines)),
+            bot_id=self.transport.self_id, bot_name=self.transport.self_name,
+        )
+        self.sender = OutboxSender(self.engine, self.transport, s.sending)
+        self.processor = InboundProcessor(self.engine, ctx, transport=self.transport.name,
+                                          settings=s.processing, on_sendable=self.sender.wake)
+        if isinstance(self.transport, SimTransport):
+            await asyncio.to_thread(self._load_sim_world, self.transport)
+        await self.transport.start(self.processor.receive)
+        await self.processor.start()
+        await self.sender.start()
+
+    def _load_sim_world(self, sim: SimTransport) -> None:
+        assert self.engine is not None
+        with db.session_scope(self.engine) as session:
+            sim.set_rooms([RoomInfo(id=v.group.room_id, topic=v.group.topic)
+                           for v in queries.list_groups(session)])
+
+    async def stop(self) -> None:
+        await self.transport.stop()
+        if self.processor:
+            await self.processor.stop()
+        if self.sender:
+            await self.sender.stop()
+        if self.engine:
+            self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Chat transports behind one interface: the built-in simulator, later Wechaty."""

@@ -1,0 +1,1 @@
+"""The aiohttp web app: JSON API, simulator page, later the dashboard."""

@@ -1,0 +1,1 @@
+"""The domain: intake and classification rules, commands, the case workflow, notices."""

@@ -1,0 +1,1 @@
+"""Understanding residents: is a message a request, about what, how urgent, where."""

@@ -1,0 +1,201 @@
+"""Is this message a request, about what, how urgent, and where?
+
+Rules, not a model: staff can read and tune them (handlers/data/intake_rules.toml), and every
+decision carries the hits that made it, so `gridbot classify --explain` can show its reasons.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jieba
+
+from handlers.intake.location import Location, LocationExtractor
+from handlers.intake.rules import IntakeRules, default_userdict, load_rules
+
+_MENTION = re.compile(r"@[^\s@\u2005]{1,20}[\s\u2005]?")
+_STICKER = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,6}\]")  # WeChat's [捂脸] [强] codes
+_WORDLIKE = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One reason behind a decision: which rule matched, for which category, with what weight."""
+
+    kind: str  # keyword | pattern | signal | veto | urgent | urgent-negation | filter
+    rule: str
+    category: str | None = None
+    weight: float = 0.0
+
+    def __str__(self) -> str:
+        target = f" → {self.category}" if self.category else ""
+        weight = f" ({self.weight:+g})" if self.weight else ""
+        return f"{self.kind}: {self.rule}{target}{weight}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    text: str
+    is_request: bool
+    category: str | None
+    urgent: bool
+    location: Location | None
+    confidence: float
+    hits: tuple[Hit, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "text": self.text,
+            "is_request": self.is_request,
+            "category": self.category,
+            "urgent": self.urgent,
+            "location": str(self.location) if self.location else None,
+            "confidence": self.confidence,
+        }
+
+
+def normalise(text: str) -> str:
+    """Full-width to half-width, @-names and sticker codes out, whitespace folded."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _MENTION.sub(" ", text)
+    text = _STICKER.sub(" ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class Classifier:
+    """Holds its own jieba tokenizer (never the global one: its user dictionary would be shared
+    with every other caller), initialised eagerly so the first message is not slow."""
+
+    def __init__(self, rules: IntakeRules, userdict: Path | None = None) -> None:
+        self.rules = rules
+        self._tokenizer = jieba.Tokenizer()
+        self._tokenizer.initialize()
+        self._tokenizer.load_userdict(str(userdict or default_userdict()))
+        for word in rules.all_keywords:
+            if len(word) > 1 and _WORDLIKE.search(word):
+                self._tokenizer.add_word(word, freq=2000)
+        self._lock = threading.Lock()  # jieba's tokenizer is not safe to share across threads
+        self._locations = LocationExtractor(rules.places)
+        self._keyword_index: dict[str, list[tuple[str, float]]] = {}
+        for key, cat in rules.by_category.items():
+            for word, weight in cat.keywords.items():
+                self._keyword_index.setdefault(word.lower(), []).append((key, weight))
+
+    @classmethod
+    def default(cls) -> Classifier:
+        return cls(load_rules())
+
+    def tokens(self, text: str) -> list[str]:
+        with self._lock:
+            return self._tokenizer.lcut(text)
+
+    def classify(self, raw_text: str) -> Decision:
+        text = normalise(raw_text or "")
+        if not _WORDLIKE.search(text):
+            return self._silent(raw_text, "empty", "空消息或只有表情")
+        if len(text) > self.rules.max_request_chars:
+            return self._silent(raw_text, "too-long", f"超过{self.rules.max_request_chars}字")
+
+        tokens = [t.lower() for t in self.tokens(text)]
+        hits: list[Hit] = []
+        scores: dict[str, float] = {}
+        seen: set[str] = set()
+        for tok in tokens:
+            if tok in seen:
+                continue
+            seen.add(tok)
+            for key, weight in self._keyword_index.get(tok, ()):
+                scores[key] = scores.get(key, 0.0) + weight
+                hits.append(Hit("keyword", tok, key, weight))
+        for key, cat in self.rules.by_category.items():
+            for wp in cat.patterns:
+                if wp.pattern.search(text):
+                    scores[key] = scores.get(key, 0.0) + wp.weight
+                    hits.append(Hit("pattern", wp.pattern.pattern, key, wp.weight))
+        signal = 0.0
+        for tok in seen:
+            if (w := self.rules.signals.get(tok)) is not None:
+                signal += w
+                hits.append(Hit("signal", tok, None, w))
+        for ch in ("?", "？"):
+            if ch in text and ch not in seen and (w := self.rules.signals.get(ch)):
+                signal += w
+                hits.append(Hit("signal", ch, None, w))
+
+        urgent_category = self._urgent(text, hits)
+        veto = self._veto(text, hits)
+
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], self._order(kv[0])))
+        best_key, best = ranked[0] if ranked else (None, 0.0)
+        second = ranked[1][1] if len(ranked) > 1 else 0.0
+
+        if urgent_category:
+            # An emergency is never silenced; trust the keywords for the category when they are
+            # clear, else the trigger's own category.
+            clear = best_key is not None and best >= self.rules.request_score
+            category = best_key if clear else urgent_category
+            if category != urgent_category and scores.get(urgent_category, 0) >= best:
+                category = urgent_category
+            return Decision(raw_text, True, category, True, self._locations.extract(text),
+                            0.95, tuple(hits), scores, "urgent")
+
+        is_request = (
+            best_key is not None
+            and best >= self.rules.request_score
+            and (signal > 0 or best >= self.rules.strong_score)
+            and veto is None
+        )
+        if not is_request:
+            reason = veto or ("no-category" if best_key is None else "weak")
+            return Decision(raw_text, False, None, False, None,
+                            _confidence(best, second, signal, self.rules.request_score, False),
+                            tuple(hits), scores, reason)
+        return Decision(raw_text, True, best_key, False, self._locations.extract(text),
+                        _confidence(best, second, signal, self.rules.request_score, True),
+                        tuple(hits), scores, "request")
+
+    def _urgent(self, text: str, hits: list[Hit]) -> str | None:
+        for trig in self.rules.urgent_triggers:
+            if m := trig.pattern.search(text):
+                for neg in self.rules.urgent_negations:
+                    if neg.search(text):
+                        hits.append(Hit("urgent-negation", neg.pattern))
+                        return None
+                hits.append(Hit("urgent", m.group(0), trig.category))
+                return trig.category
+        return None
+
+    def _veto(self, text: str, hits: list[Hit]) -> str | None:
+        for reason, patterns in self.rules.vetoes.items():
+            for p in patterns:
+                if p.search(text):
+                    if any(e.search(text) for e in self.rules.veto_exceptions.get(reason, ())):
+                        continue
+                    hits.append(Hit("veto", f"{reason}: {p.pattern}"))
+                    return reason
+        return None
+
+    def _order(self, key: str) -> int:
+        return next((i for i, c in enumerate(self.rules.categories) if c.key == key), 99)
+
+    def _silent(self, raw_text: str, reason: str, rule: str) -> Decision:
+        return Decision(raw_text, False, None, False, None, 0.99,
+                        (Hit("filter", rule),), {}, reason)
+
+
+def _confidence(best: float, second: float, signal: float, threshold: float,
+                request: bool) -> float:
+    """A readable 0..1 figure: how far the evidence is from the line, and how clear the winner."""
+    if request:
+        margin = min(1.0, (best + signal - threshold) / (2 * threshold))
+        clarity = best / (best + second) if best else 0.0
+        return round(0.5 + 0.45 * margin * clarity, 2)
+    if best <= 0:
+        return 0.95
+    return round(max(0.5, 0.95 - 0.45 * min(1.0, best / threshold)), 2)

@@ -1,0 +1,175 @@
+"""From a stored inbound message to a case and its acknowledgement, or to silence.
+
+Runs inside one database transaction (the caller's): the case, its events, the outbox rows and
+the inbound row's outcome are committed together, so a crash leaves either all of them or none,
+and the message is processed again after a restart.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import Session
+
+from handlers.deadlines import Deadlines
+from handlers.intake.classifier import Classifier, Decision
+from handlers.texts import Texts
+from storage import queries
+from storage.models import Case, CaseStatus, ChatGroup, Grid, InboundMessage, Person
+
+log = logging.getLogger(__name__)
+
+URGENT_PRIORITY = 10
+
+
+class Outcome(enum.StrEnum):
+    CASE = "case"
+    SILENT = "silent"  # not a request: chit-chat, thanks, ads, already fixed…
+    UNBOUND = "unbound"  # a group that is not bound to a grid
+    NON_TEXT = "non_text"  # images, voice, links, system notices
+    OWN = "own"  # the bot's own message echoed back
+    PRIVATE_HELP = "private_help"
+
+
+@dataclass(frozen=True)
+class IntakeContext:
+    classifier: Classifier
+    texts: Texts
+    deadlines: Deadlines
+    bot_id: str
+    bot_name: str
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    case_no: int | None = None
+    decision: Decision | None = None
+
+
+def handle_inbound(session: Session, ctx: IntakeContext, msg: InboundMessage) -> Result:
+    if msg.sender_id == ctx.bot_id:
+        return Result(Outcome.OWN)
+    if msg.kind != "text":
+        return Result(Outcome.NON_TEXT)
+    if msg.room_id is None:
+        return _handle_private(session, ctx, msg)
+
+    group = queries.get_group(session, room_id=msg.room_id)
+    if group is None or group.grid_id is None:
+        return Result(Outcome.UNBOUND)
+    reporter = queries.get_or_create_resident(session, contact_id=msg.sender_id,
+                                              name=msg.sender_name)
+    if reporter.grid_id is None:
+        reporter.grid_id = group.grid_id  # the first group a resident writes in is their home
+    decision = ctx.classifier.classify(msg.text)
+    if not decision.is_request:
+        return Result(Outcome.SILENT, decision=decision)
+    grid = queries.get_grid(session, grid_id=group.grid_id)
+    assert grid is not None
+    case = _open_case(session, msg, decision, grid=grid, group=group, reporter=reporter)
+    _acknowledge_in_group(session, ctx, case, decision, grid=grid, group=group, reporter=reporter)
+    return Result(Outcome.CASE, case.no, decision)
+
+
+def _handle_private(session: Session, ctx: IntakeContext, msg: InboundMessage) -> Result:
+    """A private message to the bot. A resident we can place in a grid gets a case like in the
+    group; anyone else is pointed to their grid group."""
+    reporter = queries.get_or_create_resident(session, contact_id=msg.sender_id,
+                                              name=msg.sender_name)
+    decision = ctx.classifier.classify(msg.text)
+    if not decision.is_request:
+        if decision.reason in ("chit_chat", "empty", "system"):
+            return Result(Outcome.SILENT, decision=decision)
+        queries.enqueue(session, contact_id=msg.sender_id,
+                        text=ctx.texts.render("private_intro", bot_name=ctx.bot_name))
+        return Result(Outcome.PRIVATE_HELP, decision=decision)
+    group = queries.home_group(session, person=reporter)
+    if group is None or group.grid_id is None:
+        queries.enqueue(session, contact_id=msg.sender_id, text=ctx.texts.render("private_no_grid"))
+        return Result(Outcome.PRIVATE_HELP, decision=decision)
+    grid = queries.get_grid(session, grid_id=group.grid_id)
+    assert grid is not None
+    case = _open_case(session, msg, decision, grid=grid, group=group, reporter=reporter)
+    staff = queries.grid_staff(session, grid_id=grid.id or 0)
+    deadline = ctx.deadlines.for_case(urgent=case.urgent)
+    queries.enqueue(
+        session, contact_id=msg.sender_id, case_id=case.id,
+        priority=URGENT_PRIORITY if case.urgent else 0,
+        text=ctx.texts.render(
+            "ack_private", no=case.no, category_name=_category_name(ctx, case),
+            location=case.location, grid=grid.name, worker=_worker_name(staff),
+            respond=deadline.phrase,
+        ),
+    )
+    if case.urgent:
+        _alert_staff(session, ctx, case, grid=grid, group=group, reporter=reporter, staff=staff)
+    return Result(Outcome.CASE, case.no, decision)
+
+
+def _open_case(session: Session, msg: InboundMessage, decision: Decision, *, grid: Grid,
+               group: ChatGroup, reporter: Person) -> Case:
+    assert grid.id is not None and group.id is not None and reporter.id is not None
+    now = datetime.now(UTC)
+    case = Case(
+        no=0, grid_id=grid.id, group_id=group.id, reporter_id=reporter.id, text=msg.text,
+        category=decision.category or "inquiry", urgent=decision.urgent,
+        location=str(decision.location) if decision.location else None,
+        confidence=decision.confidence, status=CaseStatus.REPORTED,
+        source_message_id=msg.id, created_at=now, updated_at=now,
+    )
+    return queries.add_case(session, case, actor_id=reporter.id)
+
+
+def _acknowledge_in_group(session: Session, ctx: IntakeContext, case: Case, decision: Decision,
+                          *, grid: Grid, group: ChatGroup, reporter: Person) -> None:
+    staff = queries.grid_staff(session, grid_id=grid.id or 0)
+    deadline = ctx.deadlines.for_case(urgent=case.urgent)
+    location = decision.location.masked if decision.location else None
+    common = dict(reporter=reporter.name, no=case.no, category_name=_category_name(ctx, case),
+                  location=location, respond=deadline.phrase)
+    if case.urgent:
+        notified = _alert_staff(session, ctx, case, grid=grid, group=group, reporter=reporter,
+                                staff=staff)
+        text = ctx.texts.render("ack_urgent", notified=notified, **common)
+    else:
+        text = ctx.texts.render("ack", worker=_worker_name(staff), **common)
+    queries.enqueue(session, room_id=group.room_id, text=text, mention_ids=[reporter.contact_id],
+                    case_id=case.id, priority=URGENT_PRIORITY if case.urgent else 0)
+
+
+def _alert_staff(session: Session, ctx: IntakeContext, case: Case, *, grid: Grid,
+                 group: ChatGroup, reporter: Person, staff: list[Person]) -> list[str]:
+    """Urgent cases go straight to the grid's worker and leader, privately, ahead of the queue."""
+    deadline = ctx.deadlines.for_case(urgent=True)
+    text = ctx.texts.render(
+        "urgent_alert", no=case.no, grid=grid.name, category_name=_category_name(ctx, case),
+        location=case.location, reporter=reporter.name, group_topic=group.topic or grid.name,
+        text=case.text, respond=deadline.phrase,
+    )
+    notified = []
+    for person in staff:
+        if person.contact_id == reporter.contact_id:
+            continue
+        queries.enqueue(session, contact_id=person.contact_id, text=text, case_id=case.id,
+                        priority=URGENT_PRIORITY)
+        notified.append(person.name)
+    if notified:
+        queries.record_event(session, case=case, actor_id=None, action="notify",
+                             from_status=None, to_status=None,
+                             note="已私信通知 " + "、".join(notified))
+    else:
+        log.warning("urgent case #%s in grid %s has no worker or leader to alert", case.no,
+                    grid.name)
+    return notified
+
+
+def _worker_name(staff: list[Person]) -> str | None:
+    return staff[0].name if staff else None
+
+
+def _category_name(ctx: IntakeContext, case: Case) -> str:
+    return ctx.classifier.rules.category_name(case.category)

@@ -1,0 +1,166 @@
+"""The intake rules file, parsed into typed objects once at start-up.
+
+The file is written by staff, so every mistake in it (a bad regular expression, an unknown
+category) is reported with its place in the file instead of failing later on a message.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+class RulesError(Exception):
+    """The rules file is wrong; the message names the entry."""
+
+
+@dataclass(frozen=True)
+class Category:
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class WeightedPattern:
+    pattern: re.Pattern[str]
+    weight: float
+
+    def __repr__(self) -> str:
+        return f"/{self.pattern.pattern}/={self.weight:g}"
+
+
+@dataclass(frozen=True)
+class UrgentTrigger:
+    pattern: re.Pattern[str]
+    category: str
+
+
+@dataclass(frozen=True)
+class CategoryRules:
+    keywords: dict[str, float]
+    patterns: tuple[WeightedPattern, ...]
+
+
+@dataclass(frozen=True)
+class IntakeRules:
+    categories: tuple[Category, ...]
+    request_score: float
+    strong_score: float
+    max_request_chars: int
+    signals: dict[str, float]
+    by_category: dict[str, CategoryRules]
+    vetoes: dict[str, tuple[re.Pattern[str], ...]]  # reason -> patterns
+    veto_exceptions: dict[str, tuple[re.Pattern[str], ...]]
+    urgent_triggers: tuple[UrgentTrigger, ...]
+    urgent_negations: tuple[re.Pattern[str], ...]
+    places: tuple[str, ...]
+
+    def category_name(self, key: str) -> str:
+        for c in self.categories:
+            if c.key == key:
+                return c.name
+        return key
+
+    @property
+    def all_keywords(self) -> set[str]:
+        words = set(self.signals)
+        for rules in self.by_category.values():
+            words.update(rules.keywords)
+        return words
+
+
+def load_categories(path: Path | None = None) -> tuple[Category, ...]:
+    raw = _read_toml(path, "categories.toml")
+    try:
+        return tuple(Category(key=c["key"], name=c["name"]) for c in raw["category"])
+    except (KeyError, TypeError) as exc:
+        raise RulesError(f"categories file: each [[category]] needs key and name ({exc})") from None
+
+
+def load_rules(path: Path | None = None, categories: tuple[Category, ...] | None = None,
+               places: tuple[str, ...] | None = None) -> IntakeRules:
+    raw = _read_toml(path, "intake_rules.toml")
+    categories = categories or load_categories()
+    keys = {c.key for c in categories}
+    where = str(path or "intake_rules.toml")
+
+    by_category: dict[str, CategoryRules] = {}
+    for key, body in raw.get("categories", {}).items():
+        if key not in keys:
+            raise RulesError(f"{where}: [categories.{key}] is not a known category")
+        by_category[key] = CategoryRules(
+            keywords=_weights(body.get("keywords", {}), f"categories.{key}.keywords", where),
+            patterns=tuple(
+                WeightedPattern(_compile(p, f"categories.{key}.patterns", where), float(w))
+                for p, w in body.get("patterns", {}).items()
+            ),
+        )
+    not_request = raw.get("not_request", {})
+    vetoes = {
+        reason: tuple(_compile(p, f"not_request.{reason}", where) for p in pats)
+        for reason, pats in not_request.items()
+        if not reason.endswith("_except")
+    }
+    exceptions = {
+        reason.removesuffix("_except"): tuple(
+            _compile(p, f"not_request.{reason}", where) for p in pats
+        )
+        for reason, pats in not_request.items()
+        if reason.endswith("_except")
+    }
+    urgent = raw.get("urgent", {})
+    triggers = []
+    for i, t in enumerate(urgent.get("triggers", [])):
+        if t.get("category") not in keys:
+            raise RulesError(f"{where}: urgent trigger #{i + 1} needs a known category")
+        triggers.append(UrgentTrigger(_compile(t["pattern"], "urgent.triggers", where),
+                                      t["category"]))
+    th = raw.get("thresholds", {})
+    location = raw.get("location", {})
+    return IntakeRules(
+        categories=categories,
+        request_score=float(th.get("request_score", 2.0)),
+        strong_score=float(th.get("strong_score", 4.0)),
+        max_request_chars=int(th.get("max_request_chars", 300)),
+        signals=_weights(raw.get("signals", {}).get("problem", {}), "signals.problem", where),
+        by_category=by_category,
+        vetoes=vetoes,
+        veto_exceptions=exceptions,
+        urgent_triggers=tuple(triggers),
+        urgent_negations=tuple(
+            _compile(p, "urgent.negations", where) for p in urgent.get("negations", [])
+        ),
+        places=tuple(places if places is not None else location.get("places", ())),
+    )
+
+
+def default_userdict() -> Path:
+    return DATA / "userdict.txt"
+
+
+def _read_toml(path: Path | None, default_name: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads((path or DATA / default_name).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RulesError(f"{path or default_name}: {exc}") from None
+
+
+def _weights(table: dict[str, Any], section: str, where: str) -> dict[str, float]:
+    out = {}
+    for word, weight in table.items():
+        if not isinstance(weight, int | float) or isinstance(weight, bool):
+            raise RulesError(f"{where}: [{section}] {word!r} needs a number, got {weight!r}")
+        out[word] = float(weight)
+    return out
+
+
+def _compile(pattern: str, section: str, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise RulesError(f"{where}: [{section}] bad pattern {pattern!r}: {exc}") from None

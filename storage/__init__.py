@@ -1,0 +1,1 @@
+"""Persistence: sqlmodel tables, engine and sessions, queries, migrations."""

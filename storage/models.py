@@ -1,0 +1,231 @@
+"""The tables. Workflow state and delivery state live in separate columns (FixMyStreet's habit):
+"where is the case" and "did our message go out" are different questions.
+
+Datetimes are stored as naive UTC and handed back timezone-aware, so SQLite and PostgreSQL agree.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every engine."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _ts(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default_factory=utcnow if not nullable else None,
+        sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index),
+    )
+
+
+class Role(enum.StrEnum):
+    RESIDENT = "resident"
+    GRID_WORKER = "grid_worker"
+    GRID_LEADER = "grid_leader"
+    STAFF = "staff"
+
+
+class CaseStatus(enum.StrEnum):
+    REPORTED = "reported"
+    ACCEPTED = "accepted"
+    DISPATCHED = "dispatched"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    REJECTED = "rejected"
+    MERGED = "merged"
+
+
+class InboundStatus(enum.StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"  # will be retried
+    PARKED = "parked"  # gave up retrying; kept for staff to look at
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+# --- the grid hierarchy -------------------------------------------------------------------------
+
+
+class Street(SQLModel, table=True):
+    """A street (街道) or township (乡镇): the top of what one deployment serves."""
+
+    __tablename__ = "streets"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=100)
+
+
+class Community(SQLModel, table=True):
+    __tablename__ = "communities"
+    id: int | None = Field(default=None, primary_key=True)
+    street_id: int = Field(foreign_key="streets.id", index=True)
+    name: str = Field(max_length=100)
+
+
+class Grid(SQLModel, table=True):
+    __tablename__ = "grids"
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="communities.id", index=True)
+    name: str = Field(unique=True, max_length=100)
+
+
+class ChatGroup(SQLModel, table=True):
+    """A chat room the bot sits in. Bound to a grid by the transport's room id, never by topic,
+    because residents rename groups."""
+
+    __tablename__ = "chat_groups"
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: str = Field(unique=True, max_length=200)
+    topic: str = Field(default="", max_length=200)
+    grid_id: int | None = Field(default=None, foreign_key="grids.id", index=True)
+    created_at: datetime = _ts()
+
+
+class Person(SQLModel, table=True):
+    """Anyone the bot has met in a chat. Residents are created on first message; workers,
+    leaders and staff are registered (demo seed, later the dashboard)."""
+
+    __tablename__ = "people"
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: str = Field(unique=True, max_length=200)
+    name: str = Field(max_length=100)
+    role: str = Field(default=Role.RESIDENT, max_length=20, index=True)
+    grid_id: int | None = Field(default=None, foreign_key="grids.id", index=True)
+    created_at: datetime = _ts()
+
+
+# --- cases --------------------------------------------------------------------------------------
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    id: int | None = Field(default=None, primary_key=True)
+    no: int = Field(unique=True, index=True)  # shown to people as #N
+    grid_id: int = Field(foreign_key="grids.id", index=True)
+    group_id: int = Field(foreign_key="chat_groups.id", index=True)
+    reporter_id: int = Field(foreign_key="people.id", index=True)
+    text: str
+    category: str = Field(max_length=20, index=True)
+    urgent: bool = Field(default=False, index=True)
+    location: str | None = Field(default=None, max_length=100)
+    confidence: float = 0.0
+    status: str = Field(default=CaseStatus.REPORTED, max_length=20, index=True)
+    source_message_id: int | None = Field(default=None, foreign_key="inbound_messages.id")
+    created_at: datetime = _ts(index=True)
+    updated_at: datetime = _ts()
+
+
+class CaseEvent(SQLModel, table=True):
+    """Every change of a case is a row: who, when, from which state to which, and why."""
+
+    __tablename__ = "case_events"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    actor_id: int | None = Field(default=None, foreign_key="people.id")
+    action: str = Field(max_length=30)
+    from_status: str | None = Field(default=None, max_length=20)
+    to_status: str | None = Field(default=None, max_length=20)
+    note: str = ""
+    at: datetime = _ts()
+
+
+class Counter(SQLModel, table=True):
+    """Named counters incremented atomically in the database, so case numbers stay unique even
+    when several processes open cases at once."""
+
+    __tablename__ = "counters"
+    name: str = Field(primary_key=True, max_length=50)
+    value: int = 0
+
+
+# --- messages in and out ------------------------------------------------------------------------
+
+
+class InboundMessage(SQLModel, table=True):
+    """Every message the bot received, stored before it is processed: nothing is lost on a crash,
+    and a message redelivered by the transport is recognised by its id."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (sa.UniqueConstraint("transport", "message_id", name="uq_inbound_message"),)
+    id: int | None = Field(default=None, primary_key=True)
+    transport: str = Field(max_length=20)
+    message_id: str = Field(max_length=200)
+    room_id: str | None = Field(default=None, max_length=200, index=True)
+    sender_id: str = Field(max_length=200)
+    sender_name: str = Field(default="", max_length=100)
+    kind: str = Field(default="text", max_length=20)
+    text: str = ""
+    mentions: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    mentions_bot: bool = False
+    sent_at: datetime = _ts()
+    received_at: datetime = _ts()
+    status: str = Field(default=InboundStatus.PENDING, max_length=20, index=True)
+    attempts: int = 0
+    error: str | None = None
+    next_attempt_at: datetime | None = _ts(nullable=True)
+    processed_at: datetime | None = _ts(nullable=True)
+    case_id: int | None = Field(default=None)
+    outcome: str | None = Field(default=None, max_length=30)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to send, persisted first, then sent, then marked."""
+
+    __tablename__ = "outbox"
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: str | None = Field(default=None, max_length=200, index=True)
+    contact_id: str | None = Field(default=None, max_length=200)
+    text: str
+    mention_ids: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    priority: int = 0  # higher goes first: urgent case messages jump the queue
+    case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=20, index=True)
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime = _ts()
+    next_attempt_at: datetime | None = _ts(nullable=True)
+    sent_at: datetime | None = _ts(nullable=True)
+
+
+class ApiToken(SQLModel, table=True):
+    """Only a hash is stored: a leaked database does not leak working tokens."""
+
+    __tablename__ = "api_tokens"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    role: str = Field(max_length=20)
+    label: str = Field(default="", max_length=100)
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = _ts(nullable=True)

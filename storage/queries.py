@@ -1,0 +1,255 @@
+"""Data access as flat functions taking a session, keyword-only arguments, returning None when
+nothing is found. The edges (web routes, chat handlers) turn None into an answer a person reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.models import (
+    ApiToken,
+    Case,
+    CaseEvent,
+    ChatGroup,
+    Community,
+    Counter,
+    Grid,
+    InboundMessage,
+    InboundStatus,
+    OutboxMessage,
+    OutboxStatus,
+    Person,
+    Role,
+    Street,
+)
+
+CASE_COUNTER = "case_no"
+
+# --- groups, grids and people -------------------------------------------------------------------
+
+
+def get_group(session: Session, *, room_id: str) -> ChatGroup | None:
+    return session.exec(select(ChatGroup).where(ChatGroup.room_id == room_id)).first()
+
+
+def get_grid(session: Session, *, grid_id: int) -> Grid | None:
+    return session.get(Grid, grid_id)
+
+
+def find_grid(session: Session, *, ref: str) -> Grid | None:
+    """A grid by id or by name, as API filters and chat commands give it."""
+    if ref.isdigit():
+        return session.get(Grid, int(ref))
+    return session.exec(select(Grid).where(Grid.name == ref)).first()
+
+
+def get_person(session: Session, *, contact_id: str) -> Person | None:
+    return session.exec(select(Person).where(Person.contact_id == contact_id)).first()
+
+
+def get_or_create_resident(session: Session, *, contact_id: str, name: str) -> Person:
+    person = get_person(session, contact_id=contact_id)
+    if person is None:
+        person = Person(contact_id=contact_id, name=name or contact_id, role=Role.RESIDENT)
+        session.add(person)
+        session.flush()
+    elif name and person.name != name:
+        person.name = name  # people rename themselves in WeChat; keep the latest display name
+    return person
+
+
+def grid_staff(session: Session, *, grid_id: int) -> list[Person]:
+    """The grid's workers and leader, workers first: who follows up a case."""
+    people = session.exec(
+        select(Person)
+        .where(Person.grid_id == grid_id)
+        .where(col(Person.role).in_([Role.GRID_WORKER, Role.GRID_LEADER]))
+        .order_by(col(Person.id))
+    ).all()
+    return sorted(people, key=lambda p: p.role != Role.GRID_WORKER)
+
+
+@dataclass(frozen=True)
+class GroupView:
+    group: ChatGroup
+    grid: Grid | None
+    community: Community | None
+    staff: list[Person]
+
+
+def list_groups(session: Session) -> list[GroupView]:
+    views = []
+    for group in session.exec(select(ChatGroup).order_by(col(ChatGroup.id))).all():
+        grid = session.get(Grid, group.grid_id) if group.grid_id else None
+        community = session.get(Community, grid.community_id) if grid else None
+        staff = grid_staff(session, grid_id=grid.id) if grid and grid.id else []
+        views.append(GroupView(group, grid, community, staff))
+    return views
+
+
+def group_members(session: Session, *, grid_id: int | None) -> list[Person]:
+    """People known to belong to a grid's group: its staff and the residents who wrote there."""
+    if grid_id is None:
+        return []
+    return list(session.exec(
+        select(Person).where(Person.grid_id == grid_id).order_by(col(Person.id))
+    ).all())
+
+
+def home_group(session: Session, *, person: Person) -> ChatGroup | None:
+    """The group of the grid a person belongs to, for requests they send the bot privately."""
+    if person.grid_id is None:
+        return None
+    return session.exec(
+        select(ChatGroup).where(ChatGroup.grid_id == person.grid_id).order_by(col(ChatGroup.id))
+    ).first()
+
+
+def has_hierarchy(session: Session) -> bool:
+    return session.exec(select(Street.id).limit(1)).first() is not None
+
+
+# --- cases --------------------------------------------------------------------------------------
+
+
+def next_number(session: Session, *, name: str = CASE_COUNTER) -> int:
+    """Atomically take the next value of a counter. The UPDATE takes a row lock, so concurrent
+    processes on PostgreSQL queue up instead of handing out the same number."""
+    stmt = (
+        sa.update(Counter)
+        .where(col(Counter.name) == name)
+        .values(value=col(Counter.value) + 1)
+        .returning(col(Counter.value))
+    )
+    value = session.execute(stmt).scalar_one_or_none()
+    if value is not None:
+        return value
+    try:
+        with session.begin_nested():
+            session.add(Counter(name=name, value=1))
+        return 1
+    except IntegrityError:  # another process created it first
+        return session.execute(stmt).scalar_one()
+
+
+def add_case(session: Session, case: Case, *, actor_id: int | None, note: str = "") -> Case:
+    case.no = next_number(session)
+    session.add(case)
+    session.flush()
+    record_event(session, case=case, actor_id=actor_id, action="report",
+                 from_status=None, to_status=case.status, note=note)
+    return case
+
+
+def record_event(session: Session, *, case: Case, actor_id: int | None, action: str,
+                 from_status: str | None, to_status: str | None, note: str = "") -> CaseEvent:
+    assert case.id is not None
+    event = CaseEvent(case_id=case.id, actor_id=actor_id, action=action,
+                      from_status=from_status, to_status=to_status, note=note)
+    session.add(event)
+    return event
+
+
+def get_case(session: Session, *, no: int) -> Case | None:
+    return session.exec(select(Case).where(Case.no == no)).first()
+
+
+def list_cases(session: Session, *, status: str | None = None, grid_id: int | None = None,
+               category: str | None = None, urgent: bool | None = None,
+               limit: int = 100, offset: int = 0) -> Sequence[Case]:
+    q = select(Case)
+    if status:
+        q = q.where(Case.status == status)
+    if grid_id is not None:
+        q = q.where(Case.grid_id == grid_id)
+    if category:
+        q = q.where(Case.category == category)
+    if urgent is not None:
+        q = q.where(Case.urgent == urgent)
+    return session.exec(q.order_by(col(Case.no).desc()).offset(offset).limit(limit)).all()
+
+
+def case_events(session: Session, *, case_id: int) -> Sequence[CaseEvent]:
+    return session.exec(
+        select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.id))
+    ).all()
+
+
+# --- inbound log --------------------------------------------------------------------------------
+
+
+def record_inbound(session: Session, message: InboundMessage) -> InboundMessage | None:
+    """Store a received message; None if this transport delivered the same id before."""
+    try:
+        with session.begin_nested():
+            session.add(message)
+        return message
+    except IntegrityError:
+        return None
+
+
+def inbound_to_retry(session: Session, *, now: datetime, limit: int = 100) -> Sequence[int]:
+    """Messages that are stored but not processed: left over from a crash, or failed earlier."""
+    return session.exec(
+        select(InboundMessage.id)
+        .where(col(InboundMessage.status).in_([InboundStatus.PENDING, InboundStatus.FAILED]))
+        .where((col(InboundMessage.next_attempt_at).is_(None))
+               | (col(InboundMessage.next_attempt_at) <= now))
+        .order_by(col(InboundMessage.id))
+        .limit(limit)
+    ).all()  # type: ignore[return-value]
+
+
+# --- outbox -------------------------------------------------------------------------------------
+
+
+def enqueue(session: Session, *, text: str, room_id: str | None = None,
+            contact_id: str | None = None, mention_ids: Sequence[str] = (),
+            case_id: int | None = None, priority: int = 0) -> OutboxMessage:
+    if (room_id is None) == (contact_id is None):
+        raise ValueError("an outbox message goes to exactly one room or one contact")
+    row = OutboxMessage(room_id=room_id, contact_id=contact_id, text=text,
+                        mention_ids=list(mention_ids), case_id=case_id, priority=priority)
+    session.add(row)
+    return row
+
+
+def due_outbox(session: Session, *, now: datetime, limit: int = 20) -> Sequence[OutboxMessage]:
+    return session.exec(
+        select(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.PENDING)
+        .where((col(OutboxMessage.next_attempt_at).is_(None))
+               | (col(OutboxMessage.next_attempt_at) <= now))
+        .order_by(col(OutboxMessage.priority).desc(), col(OutboxMessage.id))
+        .limit(limit)
+    ).all()
+
+
+# --- API tokens ---------------------------------------------------------------------------------
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, *, role: str, label: str = "") -> str:
+    token = "gbt_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(token_hash=_hash(token), role=role, label=label))
+    return token
+
+
+def token_role(session: Session, *, token: str) -> str | None:
+    row = session.exec(
+        select(ApiToken).where(ApiToken.token_hash == _hash(token))
+        .where(col(ApiToken.revoked_at).is_(None))
+    ).first()
+    return row.role if row else None
+
