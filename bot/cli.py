@@ -25,6 +25,10 @@ log = logging.getLogger("gridbot")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # --config/--quiet are shared by every subcommand and may stand before or after it; they
+    # default to SUPPRESS so a subcommand's parser does not overwrite a value given earlier.
+    args.config = getattr(args, "config", None)
+    args.quiet = getattr(args, "quiet", False)
     logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_libraries()
@@ -55,7 +59,6 @@ def _parser() -> argparse.ArgumentParser:
                         help="log warnings and errors only")
     parser = argparse.ArgumentParser(prog="gridbot", parents=[common],
                                      description="网格助手: grid WeChat groups → tracked cases")
-    parser.set_defaults(config=None, quiet=False)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", parents=[common], help="run the bot and its web app")

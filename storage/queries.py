@@ -58,10 +58,16 @@ def get_person(session: Session, *, contact_id: str) -> Person | None:
 def get_or_create_resident(session: Session, *, contact_id: str, name: str) -> Person:
     person = get_person(session, contact_id=contact_id)
     if person is None:
-        person = Person(contact_id=contact_id, name=name or contact_id, role=Role.RESIDENT)
-        session.add(person)
-        session.flush()
-    elif name and person.name != name:
+        try:
+            with session.begin_nested():
+                person = Person(contact_id=contact_id, name=name or contact_id,
+                                role=Role.RESIDENT)
+                session.add(person)
+            return person
+        except IntegrityError:  # their first two messages raced; the other one created them
+            person = get_person(session, contact_id=contact_id)
+            assert person is not None
+    if name and person.name != name:
         person.name = name  # people rename themselves in WeChat; keep the latest display name
     return person
 

@@ -7,4 +7,4 @@ from bot.runtime import Runtime
 
 SETTINGS = web.AppKey("settings", Settings)
 RUNTIME = web.AppKey("runtime", Runtime)
-ROLE = "gridbot.role"  # request key: the role of the token that authenticated the request
+ROLE = web.RequestKey("role", str)  # the role of the token that authenticated the request

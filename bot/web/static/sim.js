@@ -28,6 +28,7 @@
   var EMPTY_HINT = '在这里以居民身份发一条消息试试，比如：3号楼楼道灯坏了好几天了';
   var DM_NO_NAME_HINT = '先在下方“我是”里选择或填写你的名字，再和机器人私聊';
 
+  var PAGE_TITLE = document.title;
   var $ = function (id) { return document.getElementById(id); };
   var els = {
     chatList: $('chat-list'),
@@ -274,7 +275,7 @@
       els.count.textContent = '(' + chat.members.length + ')';
       els.sub.textContent = chat.grid || '';
     }
-    document.title = chat.topic + ' - ' + state.botName;
+    document.title = chat.topic + ' - ' + PAGE_TITLE;
 
     setupIdentity(chat);
     resetConversation();
@@ -386,7 +387,7 @@
     if (old) old.remove();
     if (!text) return;
     var box = el('div', 'empty-hint');
-    box.appendChild(el('div', 'empty-hint-icon', '💬'));
+    box.appendChild(el('div', 'empty-hint-icon'));
     box.appendChild(el('div', 'empty-hint-text', text));
     els.messages.appendChild(box);
   }

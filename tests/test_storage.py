@@ -1,0 +1,143 @@
+"""Storage on a real SQLite file and on the local PostgreSQL server."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel, select
+
+from storage import db, queries
+from storage.demo_seed import seed_demo
+from storage.models import Case, ChatGroup, Grid, InboundMessage, OutboxMessage, Person, Role
+
+
+@pytest.fixture
+def engine(db_url: str):
+    engine = db.make_engine(db_url)
+    db.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_migrations_build_exactly_the_models(engine) -> None:
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == [], "models changed without a migration: run alembic revision --autogenerate"
+    assert db.current_revision(engine) == "0001"
+
+
+def test_upgrade_is_idempotent(engine) -> None:
+    db.upgrade(engine)
+    assert db.current_revision(engine) == "0001"
+
+
+def test_demo_seed_builds_the_hierarchy_once(engine) -> None:
+    with db.session_scope(engine) as session:
+        assert seed_demo(session) is True
+    with db.session_scope(engine) as session:
+        assert seed_demo(session) is False
+        views = queries.list_groups(session)
+        assert len(views) == 3
+        assert {v.community.name for v in views} == {"幸福里社区", "和平苑社区"}
+        for v in views:
+            roles = [p.role for p in v.staff]
+            assert roles == [Role.GRID_WORKER, Role.GRID_LEADER]
+        assert len(session.exec(select(Grid)).all()) == 3
+
+
+def _seeded_case(session, text: str = "路灯坏了") -> Case:
+    group = session.exec(select(ChatGroup)).first()
+    reporter = queries.get_or_create_resident(session, contact_id="wx_res", name="居民")
+    case = Case(no=0, grid_id=group.grid_id, group_id=group.id, reporter_id=reporter.id,
+                text=text, category="facility")
+    return queries.add_case(session, case, actor_id=reporter.id)
+
+
+def test_case_numbers_are_unique_under_concurrency(engine) -> None:
+    with db.session_scope(engine) as session:
+        seed_demo(session)
+
+    def open_one(i: int) -> int:
+        with db.session_scope(engine) as session:
+            return _seeded_case(session, f"问题{i}").no
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        numbers = list(pool.map(open_one, range(40)))
+    assert sorted(numbers) == list(range(1, 41))
+    with db.session_scope(engine) as session:
+        case = queries.get_case(session, no=40)
+        assert case is not None
+        events = queries.case_events(session, case_id=case.id)
+        assert [(e.action, e.to_status) for e in events] == [("report", "reported")]
+
+
+def test_inbound_log_rejects_a_redelivered_id(engine) -> None:
+    def msg(text: str) -> InboundMessage:
+        return InboundMessage(transport="wechaty", message_id="m-1", sender_id="a", text=text)
+
+    with db.session_scope(engine) as session:
+        assert queries.record_inbound(session, msg("第一次")) is not None
+        assert queries.record_inbound(session, msg("又来一次")) is None
+        # the same id from another transport is a different message
+        other = InboundMessage(transport="sim", message_id="m-1", sender_id="a", text="x")
+        assert queries.record_inbound(session, other) is not None
+    with db.session_scope(engine) as session:
+        texts = [m.text for m in session.exec(select(InboundMessage)).all()]
+        assert sorted(texts) == ["x", "第一次"]
+
+
+def test_datetimes_come_back_aware_in_utc(engine) -> None:
+    beijing = timezone(timedelta(hours=8))
+    sent = datetime(2026, 11, 23, 9, 30, tzinfo=beijing)
+    with db.session_scope(engine) as session:
+        session.add(InboundMessage(transport="sim", message_id="t", sender_id="a", sent_at=sent))
+    with db.session_scope(engine) as session:
+        row = session.exec(select(InboundMessage)).one()
+        assert row.sent_at == sent
+        assert row.sent_at.utcoffset() == timedelta(0)
+        assert row.sent_at.hour == 1
+
+
+def test_naive_datetimes_are_refused(engine) -> None:
+    with pytest.raises(Exception, match="naive datetime"), db.session_scope(engine) as session:
+        session.add(InboundMessage(transport="sim", message_id="n", sender_id="a",
+                                   sent_at=datetime(2026, 1, 1)))
+        session.flush()
+
+
+def test_outbox_orders_urgent_first_and_respects_retry_time(engine) -> None:
+    now = datetime.now(UTC)
+    with db.session_scope(engine) as session:
+        queries.enqueue(session, room_id="r@chatroom", text="普通")
+        queries.enqueue(session, contact_id="worker", text="紧急", priority=10)
+        later = queries.enqueue(session, room_id="r@chatroom", text="稍后重试")
+        later.next_attempt_at = now + timedelta(minutes=5)
+    with db.session_scope(engine) as session:
+        assert [m.text for m in queries.due_outbox(session, now=now)] == ["紧急", "普通"]
+        assert len(session.exec(select(OutboxMessage)).all()) == 3
+    with pytest.raises(ValueError), db.session_scope(engine) as session:
+        queries.enqueue(session, room_id="r", contact_id="c", text="两处")
+
+
+def test_residents_are_created_once_and_follow_renames(engine) -> None:
+    with db.session_scope(engine) as session:
+        first = queries.get_or_create_resident(session, contact_id="wx_1", name="老王")
+    with db.session_scope(engine) as session:
+        again = queries.get_or_create_resident(session, contact_id="wx_1", name="王建国")
+        assert again.id == first.id and again.name == "王建国"
+        assert len(session.exec(select(Person)).all()) == 1
+
+
+def test_tokens_are_stored_hashed(engine) -> None:
+    from storage.models import ApiToken
+
+    with db.session_scope(engine) as session:
+        token = queries.create_token(session, role="admin")
+    with db.session_scope(engine) as session:
+        row = session.exec(select(ApiToken)).one()
+        assert token not in row.token_hash and len(row.token_hash) == 64
+        assert queries.token_role(session, token=token) == "admin"
