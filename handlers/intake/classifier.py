@@ -95,6 +95,9 @@ class Classifier:
         with self._lock:
             return self._tokenizer.lcut(text)
 
+    def locate(self, raw_text: str) -> Location | None:
+        return self._locations.extract(normalise(raw_text or ""))
+
     def classify(self, raw_text: str) -> Decision:
         text = normalise(raw_text or "")
         if not _WORDLIKE.search(text):
