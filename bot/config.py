@@ -57,6 +57,7 @@ class IntakeSettings:
     rules: str = ""
     userdict: str = ""
     deadlines: str = ""
+    calendar: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class SendingSettings:
 class ProcessingSettings:
     max_attempts: int = 3
     retry_seconds: int = 30
+    timer_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,9 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"config: [sending] {key} must not be negative")
     if s.processing.max_attempts < 1:
         raise ConfigError("config: [processing] max_attempts must be at least 1")
-    for key in ("rules", "userdict", "deadlines"):
+    if s.processing.timer_seconds < 1:
+        raise ConfigError("config: [processing] timer_seconds must be at least 1")
+    for key in ("rules", "userdict", "deadlines", "calendar"):
         value = getattr(s.intake, key)
         if value and not _resolve(s, value).is_file():
             raise ConfigError(f"config: [intake] {key} file not found: {value}")

@@ -17,7 +17,8 @@ from sqlalchemy.engine import Engine
 
 from bot.config import ProcessingSettings
 from bot.transport.base import ChatMessage
-from handlers.intake.pipeline import IntakeContext, Result, handle_inbound
+from handlers.context import Context
+from handlers.intake.pipeline import Result, handle_inbound
 from storage import queries
 from storage.db import session_scope
 from storage.models import InboundMessage, InboundStatus
@@ -28,7 +29,7 @@ MAX_TEXT = 20_000  # a longer text is stored cut, with the kind unchanged
 
 
 class InboundProcessor:
-    def __init__(self, engine: Engine, ctx: IntakeContext, *, transport: str,
+    def __init__(self, engine: Engine, ctx: Context, *, transport: str,
                  settings: ProcessingSettings, on_sendable: Callable[[], None]) -> None:
         self._engine = engine
         self._ctx = ctx
@@ -41,7 +42,7 @@ class InboundProcessor:
         self.processed = 0
 
     @property
-    def context(self) -> IntakeContext:
+    def context(self) -> Context:
         return self._ctx
 
     async def receive(self, msg: ChatMessage) -> None:

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
 from bot.config import Settings, resolve_path
 from bot.inbound import InboundProcessor
+from bot.scheduler import Scheduler
 from bot.sender import OutboxSender
 from bot.transport.base import BaseTransport, RoomInfo
 from bot.transport.sim import SimTransport
+from handlers.cases.timers import run_timers
+from handlers.context import Context, system_clock
 from handlers.deadlines import load_deadlines
 from handlers.intake.classifier import Classifier
-from handlers.intake.pipeline import IntakeContext
 from handlers.intake.rules import load_rules
 from handlers.texts import Texts
+from handlers.worktime import WorkCalendar
 from storage import db, queries
 from storage.demo_seed import seed_demo
 
@@ -45,9 +50,13 @@ def prepare_database(settings: Settings) -> Engine:
 
 class Runtime:
     def __init__(self, settings: Settings, *, classifier: Classifier | None = None,
-                 transport: BaseTransport | None = None) -> None:
+                 transport: BaseTransport | None = None,
+                 clock: Callable[[], datetime] = system_clock) -> None:
         self.settings = settings
         self._classifier = classifier
+        self._clock = clock
+        self.context: Context | None = None
+        self.scheduler: Scheduler | None = None
         self.transport: BaseTransport = transport or SimTransport(settings.general.bot_name)
         self.engine: Engine | None = None
         self.processor: InboundProcessor | None = None
@@ -57,10 +66,12 @@ class Runtime:
         s = self.settings
         self.engine = await asyncio.to_thread(prepare_database, s)
         classifier = self._classifier or await asyncio.to_thread(build_classifier, s)
-        ctx = IntakeContext(
+        ctx = self.context = Context(
             classifier=classifier, texts=Texts(),
             deadlines=load_deadlines(resolve_path(s, s.intake.deadlines)),
+            calendar=WorkCalendar.load(s.general.tz, resolve_path(s, s.intake.calendar)),
             bot_id=self.transport.self_id, bot_name=self.transport.self_name,
+            clock=self._clock,
         )
         self.sender = OutboxSender(self.engine, self.transport, s.sending)
         self.processor = InboundProcessor(self.engine, ctx, transport=self.transport.name,
@@ -70,6 +81,22 @@ class Runtime:
         await self.transport.start(self.processor.receive)
         await self.processor.start()
         await self.sender.start()
+        self.scheduler = Scheduler(self.run_timers, interval_seconds=s.processing.timer_seconds)
+        self.scheduler.start()
+
+    async def run_timers(self) -> int:
+        """One sweep of reminders, escalations and follow-ups, then wake the sender."""
+        assert self.engine is not None and self.context is not None
+        engine, ctx = self.engine, self.context
+
+        def sweep() -> int:
+            with db.session_scope(engine) as session:
+                return run_timers(session, ctx)
+
+        steps = await asyncio.to_thread(sweep)
+        if steps and self.sender:
+            self.sender.wake()
+        return steps
 
     def _load_sim_world(self, sim: SimTransport) -> None:
         assert self.engine is not None
@@ -78,6 +105,8 @@ class Runtime:
                            for v in queries.list_groups(session)])
 
     async def stop(self) -> None:
+        if self.scheduler:
+            self.scheduler.stop()
         await self.transport.stop()
         if self.processor:
             await self.processor.stop()

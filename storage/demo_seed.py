@@ -1,5 +1,6 @@
 """A small living world for `make run`: one street, two communities, three grids, each with its
-residents' group, a grid worker and a grid leader, plus one street staff member.
+residents' group, a grid worker and a grid leader; each community has a staff working group
+(where overdue cases escalate) and a director; plus one street staff member.
 
 Room and contact ids are the simulator's: a contact id is the display name, so typing a worker's
 name in /sim lets a newcomer act as that worker.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from storage.models import ChatGroup, Community, Grid, Person, Role, Street
+from storage.models import ChatGroup, Community, Grid, GroupKind, Person, Role, Street
 from storage.queries import has_hierarchy
 
 STREET = "幸福街道"
@@ -25,7 +26,12 @@ COMMUNITIES = {
          ("陈静", "刘洋"), ("马先生", "黄女士")),
     ],
 }
-STAFF = ("孙丽",)
+STAFF = ("孙丽",)  # street staff, in no group
+#: community -> (staff group room, topic, community staff)
+STAFF_GROUPS = {
+    "幸福里社区": ("xingfuli-staff@chatroom", "幸福里社区工作群", "周主任"),
+    "和平苑社区": ("hepingyuan-staff@chatroom", "和平苑社区工作群", "吴主任"),
+}
 
 
 def seed_demo(session: Session) -> bool:
@@ -39,6 +45,10 @@ def seed_demo(session: Session) -> bool:
         community = Community(street_id=street.id, name=community_name)
         session.add(community)
         session.flush()
+        room_id, topic, director = STAFF_GROUPS[community_name]
+        session.add(ChatGroup(room_id=room_id, topic=topic, kind=GroupKind.STAFF,
+                              community_id=community.id))
+        session.add(Person(contact_id=director, name=director, role=Role.STAFF))
         for grid_name, room_id, topic, (worker, leader), residents in grids:
             grid = Grid(community_id=community.id, name=grid_name)
             session.add(grid)

@@ -99,15 +99,22 @@ class Grid(SQLModel, table=True):
     name: str = Field(unique=True, max_length=100)
 
 
+class GroupKind(enum.StrEnum):
+    RESIDENT = "resident"  # a grid's residents' group: where cases are reported and relayed
+    STAFF = "staff"  # a community's working group: where overdue cases escalate
+
+
 class ChatGroup(SQLModel, table=True):
     """A chat room the bot sits in. Bound to a grid by the transport's room id, never by topic,
-    because residents rename groups."""
+    because residents rename groups. Staff working groups are bound to a community instead."""
 
     __tablename__ = "chat_groups"
     id: int | None = Field(default=None, primary_key=True)
     room_id: str = Field(unique=True, max_length=200)
     topic: str = Field(default="", max_length=200)
+    kind: str = Field(default=GroupKind.RESIDENT, max_length=20)
     grid_id: int | None = Field(default=None, foreign_key="grids.id", index=True)
+    community_id: int | None = Field(default=None, foreign_key="communities.id", index=True)
     created_at: datetime = _ts()
 
 
@@ -127,6 +134,13 @@ class Person(SQLModel, table=True):
 # --- cases --------------------------------------------------------------------------------------
 
 
+class Satisfaction(enum.StrEnum):
+    SATISFIED = "satisfied"  # 满意
+    BASIC = "basic"  # 基本满意
+    UNSATISFIED = "unsatisfied"  # 不满意
+    UNRATED = "unrated"  # 未评价: the follow-up ran out; not counted as satisfied
+
+
 class Case(SQLModel, table=True):
     __tablename__ = "cases"
     id: int | None = Field(default=None, primary_key=True)
@@ -141,8 +155,33 @@ class Case(SQLModel, table=True):
     confidence: float = 0.0
     status: str = Field(default=CaseStatus.REPORTED, max_length=20, index=True)
     source_message_id: int | None = Field(default=None, foreign_key="inbound_messages.id")
+    assignee_id: int | None = Field(default=None, foreign_key="people.id", index=True)
+    dispatched_to: str | None = Field(default=None, max_length=100)
+    merged_into: int | None = None  # the #M this case was merged into
+    satisfaction: str | None = Field(default=None, max_length=20)
+    reopen_count: int = 0
+    escalation_level: int = 0  # 0 none, 1 grid leader, 2 community staff group
+    accept_due_at: datetime | None = _ts(nullable=True)
+    resolve_due_at: datetime | None = _ts(nullable=True)
+    reminded_at: datetime | None = _ts(nullable=True)  # the worker's pre-deadline reminder
+    accepted_at: datetime | None = _ts(nullable=True)
+    resolved_at: datetime | None = _ts(nullable=True)
+    followup_reminded_at: datetime | None = _ts(nullable=True)
+    closed_at: datetime | None = _ts(nullable=True)
+    urged_at: datetime | None = _ts(nullable=True)  # the resident's last 催办
     created_at: datetime = _ts(index=True)
     updated_at: datetime = _ts()
+
+
+class CaseSupporter(SQLModel, table=True):
+    """Another resident who reported the same problem: told the case number, @-ed on updates."""
+
+    __tablename__ = "case_supporters"
+    __table_args__ = (sa.UniqueConstraint("case_id", "person_id", name="uq_case_supporter"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    person_id: int = Field(foreign_key="people.id")
+    created_at: datetime = _ts()
 
 
 class CaseEvent(SQLModel, table=True):

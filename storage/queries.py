@@ -95,19 +95,29 @@ def list_groups(session: Session) -> list[GroupView]:
     views = []
     for group in session.exec(select(ChatGroup).order_by(col(ChatGroup.id))).all():
         grid = session.get(Grid, group.grid_id) if group.grid_id else None
-        community = session.get(Community, grid.community_id) if grid else None
+        community_id = grid.community_id if grid else group.community_id
+        community = session.get(Community, community_id) if community_id else None
         staff = grid_staff(session, grid_id=grid.id) if grid and grid.id else []
         views.append(GroupView(group, grid, community, staff))
     return views
 
 
-def group_members(session: Session, *, grid_id: int | None) -> list[Person]:
-    """People known to belong to a grid's group: its staff and the residents who wrote there."""
-    if grid_id is None:
-        return []
-    return list(session.exec(
-        select(Person).where(Person.grid_id == grid_id).order_by(col(Person.id))
-    ).all())
+def group_members(session: Session, *, group: ChatGroup) -> list[Person]:
+    """People known to belong to a group: a grid group's workers and residents; a community
+    staff group's staff and the leaders of its grids."""
+    if group.grid_id is not None:
+        return list(session.exec(
+            select(Person).where(Person.grid_id == group.grid_id).order_by(col(Person.id))
+        ).all())
+    if group.community_id is not None:
+        grids = select(Grid.id).where(Grid.community_id == group.community_id)
+        return list(session.exec(
+            select(Person).where((Person.role == Role.STAFF)
+                                 | ((Person.role == Role.GRID_LEADER)
+                                    & col(Person.grid_id).in_(grids)))
+            .order_by(col(Person.id))
+        ).all())
+    return []
 
 
 def home_group(session: Session, *, person: Person) -> ChatGroup | None:

@@ -23,9 +23,13 @@ async def test_every_route_wants_a_valid_token(gridbot: Harness, path: str,
 
 async def test_groups_list_grids_and_workers(gridbot: Harness, admin_token: str) -> None:
     groups = await gridbot.api("/api/groups", admin_token)
-    assert [g["room"] for g in groups] == ["xingfuli-1@chatroom", "xingfuli-2@chatroom",
-                                          "hepingyuan@chatroom"]
-    first = groups[0]
+    residents = [g for g in groups if g["kind"] == "resident"]
+    assert [g["room"] for g in residents] == ["xingfuli-1@chatroom", "xingfuli-2@chatroom",
+                                             "hepingyuan@chatroom"]
+    staff = {g["room"]: g for g in groups if g["kind"] == "staff"}
+    assert staff["xingfuli-staff@chatroom"]["community"] == "幸福里社区"
+    assert staff["xingfuli-staff@chatroom"]["grid"] is None
+    first = residents[0]
     assert first["topic"] == "幸福里1-6号楼邻里群" and first["grid"] == "幸福里第一网格"
     assert first["workers"] == [{"name": "李娜", "role": "grid_worker"},
                                 {"name": "张强", "role": "grid_leader"}]
@@ -92,7 +96,10 @@ async def test_sim_rooms_lists_members_for_the_identity_picker(gridbot: Harness)
     resp = await gridbot.client.get("/api/sim/rooms")
     body = await resp.json()
     assert body["bot"]["name"] == "网格助手"
-    first = body["rooms"][0]
-    assert first["room"] == ROOM
+    rooms = {r["room"]: r for r in body["rooms"]}
+    first = rooms[ROOM]
     names = {m["name"]: m["role"] for m in first["members"]}
     assert names["李娜"] == "grid_worker" and names["王芳"] == "resident"
+    staff_room = {m["name"]: m["role"] for m in rooms["xingfuli-staff@chatroom"]["members"]}
+    assert staff_room["周主任"] == "staff" and staff_room["张强"] == "grid_leader"
+    assert "王芳" not in staff_room

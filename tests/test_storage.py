@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel, select
@@ -13,6 +14,8 @@ from sqlmodel import SQLModel, select
 from storage import db, queries
 from storage.demo_seed import seed_demo
 from storage.models import Case, ChatGroup, Grid, InboundMessage, OutboxMessage, Person, Role
+
+HEAD = "0002"
 
 
 @pytest.fixture
@@ -27,12 +30,12 @@ def test_migrations_build_exactly_the_models(engine) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == [], "models changed without a migration: run alembic revision --autogenerate"
-    assert db.current_revision(engine) == "0001"
+    assert db.current_revision(engine) == HEAD
 
 
 def test_upgrade_is_idempotent(engine) -> None:
     db.upgrade(engine)
-    assert db.current_revision(engine) == "0001"
+    assert db.current_revision(engine) == HEAD
 
 
 def test_demo_seed_builds_the_hierarchy_once(engine) -> None:
@@ -40,7 +43,7 @@ def test_demo_seed_builds_the_hierarchy_once(engine) -> None:
         assert seed_demo(session) is True
     with db.session_scope(engine) as session:
         assert seed_demo(session) is False
-        views = queries.list_groups(session)
+        views = [v for v in queries.list_groups(session) if v.group.kind == "resident"]
         assert len(views) == 3
         assert {v.community.name for v in views} == {"幸福里社区", "和平苑社区"}
         for v in views:
@@ -50,7 +53,7 @@ def test_demo_seed_builds_the_hierarchy_once(engine) -> None:
 
 
 def _seeded_case(session, text: str = "路灯坏了") -> Case:
-    group = session.exec(select(ChatGroup)).first()
+    group = session.exec(select(ChatGroup).where(ChatGroup.kind == "resident")).first()
     reporter = queries.get_or_create_resident(session, contact_id="wx_res", name="居民")
     case = Case(no=0, grid_id=group.grid_id, group_id=group.id, reporter_id=reporter.id,
                 text=text, category="facility")
@@ -141,3 +144,21 @@ def test_tokens_are_stored_hashed(engine) -> None:
         row = session.exec(select(ApiToken)).one()
         assert token not in row.token_hash and len(row.token_hash) == 64
         assert queries.token_role(session, token=token) == "admin"
+
+
+def test_migration_from_the_first_revision_keeps_existing_rows(db_url: str) -> None:
+    engine = db.make_engine(db_url)
+    db.upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO streets (name) VALUES ('老街道')"))
+        conn.execute(sa.text("INSERT INTO communities (street_id, name) VALUES (1, '老社区')"))
+        conn.execute(sa.text("INSERT INTO grids (community_id, name) VALUES (1, '老网格')"))
+        conn.execute(sa.text("INSERT INTO chat_groups (room_id, topic, grid_id, created_at) "
+                             "VALUES ('old@chatroom', '老群', 1, '2026-01-01 00:00:00')"))
+    db.upgrade(engine)
+    with db.session_scope(engine) as session:
+        group = queries.get_group(session, room_id="old@chatroom")
+        assert group is not None and group.kind == "resident"
+    db.downgrade(engine, "0001")  # and back down, so a bad release can be rolled back
+    assert db.current_revision(engine) == "0001"
+    engine.dispose()

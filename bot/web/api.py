@@ -28,6 +28,7 @@ async def list_groups(request: web.Request) -> web.Response:
             {
                 "room": v.group.room_id,
                 "topic": v.group.topic,
+                "kind": v.group.kind,
                 "grid": v.grid.name if v.grid else None,
                 "community": v.community.name if v.community else None,
                 "workers": [{"name": p.name, "role": p.role} for p in v.staff],

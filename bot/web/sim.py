@@ -41,7 +41,7 @@ async def sim_rooms(request: web.Request) -> web.Response:
                 "topic": v.group.topic,
                 "grid": v.grid.name if v.grid else None,
                 "members": [{"name": p.name, "role": p.role}
-                            for p in queries.group_members(session, grid_id=v.group.grid_id)],
+                            for p in queries.group_members(session, group=v.group)],
             }
             for v in queries.list_groups(session)
             if sim.known_room(v.group.room_id)

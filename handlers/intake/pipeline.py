@@ -10,19 +10,19 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from handlers.deadlines import Deadlines
-from handlers.intake.classifier import Classifier, Decision
-from handlers.texts import Texts
+from handlers.cases.actions import restart_clock
+from handlers.cases.relay import URGENT_PRIORITY
+from handlers.commands.handler import run_command
+from handlers.commands.parser import parse as parse_command
+from handlers.context import Context
+from handlers.intake.classifier import Decision
 from storage import queries
 from storage.models import Case, CaseStatus, ChatGroup, Grid, InboundMessage, Person
 
 log = logging.getLogger(__name__)
-
-URGENT_PRIORITY = 10
 
 
 class Outcome(enum.StrEnum):
@@ -32,15 +32,7 @@ class Outcome(enum.StrEnum):
     NON_TEXT = "non_text"  # images, voice, links, system notices
     OWN = "own"  # the bot's own message echoed back
     PRIVATE_HELP = "private_help"
-
-
-@dataclass(frozen=True)
-class IntakeContext:
-    classifier: Classifier
-    texts: Texts
-    deadlines: Deadlines
-    bot_id: str
-    bot_name: str
+    COMMAND = "command"  # a grid worker's or resident's command
 
 
 @dataclass(frozen=True)
@@ -50,11 +42,17 @@ class Result:
     decision: Decision | None = None
 
 
-def handle_inbound(session: Session, ctx: IntakeContext, msg: InboundMessage) -> Result:
+def handle_inbound(session: Session, ctx: Context, msg: InboundMessage) -> Result:
     if msg.sender_id == ctx.bot_id:
         return Result(Outcome.OWN)
     if msg.kind != "text":
         return Result(Outcome.NON_TEXT)
+    command = parse_command(msg.text)
+    if command is not None:
+        person = queries.get_or_create_resident(session, contact_id=msg.sender_id,
+                                                name=msg.sender_name)
+        if run_command(session, ctx, command, person, msg.room_id):
+            return Result(Outcome.COMMAND)
     if msg.room_id is None:
         return _handle_private(session, ctx, msg)
 
@@ -70,12 +68,12 @@ def handle_inbound(session: Session, ctx: IntakeContext, msg: InboundMessage) ->
         return Result(Outcome.SILENT, decision=decision)
     grid = queries.get_grid(session, grid_id=group.grid_id)
     assert grid is not None
-    case = _open_case(session, msg, decision, grid=grid, group=group, reporter=reporter)
+    case = _open_case(session, ctx, msg, decision, grid=grid, group=group, reporter=reporter)
     _acknowledge_in_group(session, ctx, case, decision, grid=grid, group=group, reporter=reporter)
     return Result(Outcome.CASE, case.no, decision)
 
 
-def _handle_private(session: Session, ctx: IntakeContext, msg: InboundMessage) -> Result:
+def _handle_private(session: Session, ctx: Context, msg: InboundMessage) -> Result:
     """A private message to the bot. A resident we can place in a grid gets a case like in the
     group; anyone else is pointed to their grid group."""
     reporter = queries.get_or_create_resident(session, contact_id=msg.sender_id,
@@ -93,9 +91,9 @@ def _handle_private(session: Session, ctx: IntakeContext, msg: InboundMessage) -
         return Result(Outcome.PRIVATE_HELP, decision=decision)
     grid = queries.get_grid(session, grid_id=group.grid_id)
     assert grid is not None
-    case = _open_case(session, msg, decision, grid=grid, group=group, reporter=reporter)
+    case = _open_case(session, ctx, msg, decision, grid=grid, group=group, reporter=reporter)
     staff = queries.grid_staff(session, grid_id=grid.id or 0)
-    deadline = ctx.deadlines.for_case(urgent=case.urgent)
+    deadline = ctx.deadlines.for_case(urgent=case.urgent, category=case.category)
     queries.enqueue(
         session, contact_id=msg.sender_id, case_id=case.id,
         priority=URGENT_PRIORITY if case.urgent else 0,
@@ -110,10 +108,10 @@ def _handle_private(session: Session, ctx: IntakeContext, msg: InboundMessage) -
     return Result(Outcome.CASE, case.no, decision)
 
 
-def _open_case(session: Session, msg: InboundMessage, decision: Decision, *, grid: Grid,
-               group: ChatGroup, reporter: Person) -> Case:
+def _open_case(session: Session, ctx: Context, msg: InboundMessage, decision: Decision, *,
+               grid: Grid, group: ChatGroup, reporter: Person) -> Case:
     assert grid.id is not None and group.id is not None and reporter.id is not None
-    now = datetime.now(UTC)
+    now = ctx.now()
     case = Case(
         no=0, grid_id=grid.id, group_id=group.id, reporter_id=reporter.id, text=msg.text,
         category=decision.category or "inquiry", urgent=decision.urgent,
@@ -121,13 +119,14 @@ def _open_case(session: Session, msg: InboundMessage, decision: Decision, *, gri
         confidence=decision.confidence, status=CaseStatus.REPORTED,
         source_message_id=msg.id, created_at=now, updated_at=now,
     )
+    restart_clock(ctx, case)
     return queries.add_case(session, case, actor_id=reporter.id)
 
 
-def _acknowledge_in_group(session: Session, ctx: IntakeContext, case: Case, decision: Decision,
+def _acknowledge_in_group(session: Session, ctx: Context, case: Case, decision: Decision,
                           *, grid: Grid, group: ChatGroup, reporter: Person) -> None:
     staff = queries.grid_staff(session, grid_id=grid.id or 0)
-    deadline = ctx.deadlines.for_case(urgent=case.urgent)
+    deadline = ctx.deadlines.for_case(urgent=case.urgent, category=case.category)
     location = decision.location.masked if decision.location else None
     common = dict(reporter=reporter.name, no=case.no, category_name=_category_name(ctx, case),
                   location=location, respond=deadline.phrase)
@@ -141,7 +140,7 @@ def _acknowledge_in_group(session: Session, ctx: IntakeContext, case: Case, deci
                     case_id=case.id, priority=URGENT_PRIORITY if case.urgent else 0)
 
 
-def _alert_staff(session: Session, ctx: IntakeContext, case: Case, *, grid: Grid,
+def _alert_staff(session: Session, ctx: Context, case: Case, *, grid: Grid,
                  group: ChatGroup, reporter: Person, staff: list[Person]) -> list[str]:
     """Urgent cases go straight to the grid's worker and leader, privately, ahead of the queue."""
     deadline = ctx.deadlines.for_case(urgent=True)
@@ -171,5 +170,5 @@ def _worker_name(staff: list[Person]) -> str | None:
     return staff[0].name if staff else None
 
 
-def _category_name(ctx: IntakeContext, case: Case) -> str:
-    return ctx.classifier.rules.category_name(case.category)
+def _category_name(ctx: Context, case: Case) -> str:
+    return ctx.category_name(case.category)

@@ -1,0 +1,192 @@
+"""Running a parsed command: permission, the case, the action, and the answer to the person.
+
+The action itself relays the news into the case's group. The person who gave the command gets a
+separate confirmation only when they gave it somewhere else (privately, or in another group).
+Every refusal is a polite sentence from a template; nothing here raises to the caller.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, or_, select
+
+from handlers.cases import actions, workflow
+from handlers.cases.actions import Refusal
+from handlers.cases.relay import case_facts
+from handlers.cases.timers import current_due
+from handlers.commands.parser import Command
+from handlers.commands.permissions import LEADER, RULES, WORKER
+from handlers.context import Context
+from storage import queries
+from storage.models import Case, CaseStatus, CaseSupporter, ChatGroup, Person, Role
+
+LIST_LIMIT = 10
+
+
+class Reply:
+    """Where the answer to a command goes: the chat it came from."""
+
+    def __init__(self, session: Session, ctx: Context, person: Person, room_id: str | None):
+        self.session, self.ctx, self.person, self.room_id = session, ctx, person, room_id
+
+    def send(self, template: str, **variables: Any) -> None:
+        text = self.ctx.texts.render(template, **variables)
+        if self.room_id is None:
+            queries.enqueue(self.session, contact_id=self.person.contact_id, text=text)
+        else:
+            queries.enqueue(self.session, room_id=self.room_id,
+                            text=f"@{self.person.name} {text}",
+                            mention_ids=[self.person.contact_id])
+
+
+def run_command(session: Session, ctx: Context, cmd: Command, person: Person,
+                room_id: str | None) -> bool:
+    """Run ``cmd`` for ``person``; False when it turns out not to be a command after all (a bare
+    满意 from someone with no case awaiting their rating), so intake may read the message."""
+    reply = Reply(session, ctx, person, room_id)
+    if cmd.name == "rate" and cmd.no is None:
+        case = _awaiting_rating(session, person)
+        if case is None:
+            return False
+        return _act(session, ctx, reply, cmd, person, case, room_id)
+    if cmd.name == "help":
+        reply.send("help", worker=WORKER.allows(session, person, None),
+                   leader=LEADER.allows(session, person, None))
+        return True
+    if cmd.malformed:
+        reply.send("usage", usage=cmd.spec.usage, missing="、".join(cmd.missing))
+        return True
+    if cmd.name == "todo":
+        if not WORKER.allows(session, person, None):
+            reply.send("refuse_role", reason="只有网格员、网格长和社区工作人员有待办工单")
+            return True
+        reply.send("todo", cases=_todo(session, ctx, person))
+        return True
+    if cmd.name == "mine":
+        reply.send("mine", cases=[_line(session, ctx, c) for c in _mine(session, person)])
+        return True
+    case = queries.get_case(session, no=cmd.no or 0)
+    if case is None:
+        reply.send("refuse_unknown_case", no=cmd.no)
+        return True
+    return _act(session, ctx, reply, cmd, person, case, room_id)
+
+
+def _act(session: Session, ctx: Context, reply: Reply, cmd: Command, person: Person,
+         case: Case, room_id: str | None) -> bool:
+    permission = RULES[cmd.name]
+    if not permission.allows(session, person, case):
+        reply.send("refuse_role", reason=permission.reason, no=case.no)
+        return True
+    try:
+        _perform(session, ctx, reply, cmd, person, case)
+    except Refusal as refusal:
+        reply.send(refusal.template, **refusal.variables)
+        return True
+    if cmd.name in ("show", "query"):
+        return True
+    group = session.get(ChatGroup, case.group_id)
+    if group is None or group.room_id != room_id:
+        reply.send("confirm", action=actions.ACTION_NAMES[cmd.name], no=case.no,
+                   status=workflow.STATUS_NAMES[case.status])
+    return True
+
+
+def _perform(session: Session, ctx: Context, reply: Reply, cmd: Command, person: Person,
+             case: Case) -> None:
+    match cmd.name:
+        case "accept":
+            actions.accept(session, ctx, case, person)
+        case "progress":
+            actions.progress(session, ctx, case, person, cmd.text)
+        case "dispatch":
+            department, _, note = cmd.text.partition(" ")
+            actions.dispatch(session, ctx, case, person, department, note.strip())
+        case "resolve":
+            actions.resolve(session, ctx, case, person, cmd.text)
+        case "reject":
+            actions.reject(session, ctx, case, person, cmd.text)
+        case "merge":
+            into = queries.get_case(session, no=cmd.second_no or 0)
+            if into is None:
+                raise Refusal("refuse_unknown_case", no=cmd.second_no)
+            if not WORKER.allows(session, person, into):
+                raise Refusal("refuse_role", reason=WORKER.reason, no=into.no)
+            actions.merge(session, ctx, case, into, person)
+        case "assign":
+            assignee = _find_staff(session, cmd.target or "", case)
+            if assignee is None:
+                raise Refusal("refuse_unknown_person", name=cmd.target)
+            actions.assign(session, ctx, case, person, assignee)
+        case "urge":
+            actions.urge(session, ctx, case, person)
+        case "rate":
+            assert cmd.rating is not None
+            actions.rate(session, ctx, case, person, cmd.rating)
+        case "show" | "query":
+            reply.send("case_detail", **_detail(session, ctx, case,
+                                                 private=reply.room_id is None))
+
+
+def _find_staff(session: Session, name: str, case: Case) -> Person | None:
+    """The worker or leader to assign to, by display name: the case's grid first, then staff."""
+    name = name.lstrip("@")
+    people = session.exec(select(Person).where(Person.name == name).where(
+        col(Person.role).in_([Role.GRID_WORKER, Role.GRID_LEADER, Role.STAFF]))).all()
+    return next((p for p in people if p.grid_id == case.grid_id), people[0] if people else None)
+
+
+def _awaiting_rating(session: Session, person: Person) -> Case | None:
+    return session.exec(
+        select(Case).where(Case.reporter_id == person.id)
+        .where(Case.status == CaseStatus.RESOLVED).order_by(col(Case.resolved_at).desc())
+    ).first()
+
+
+def _mine(session: Session, person: Person) -> list[Case]:
+    supported = select(CaseSupporter.case_id).where(CaseSupporter.person_id == person.id)
+    return list(session.exec(
+        select(Case).where(or_(Case.reporter_id == person.id, col(Case.id).in_(supported)))
+        .order_by(col(Case.no).desc()).limit(LIST_LIMIT)
+    ).all())
+
+
+def _todo(session: Session, ctx: Context, person: Person) -> list[dict[str, Any]]:
+    """Open cases this person answers for, overdue first, then oldest first."""
+    q = select(Case).where(col(Case.status).in_(list(workflow.OPEN_STATES)))
+    if person.role == Role.GRID_WORKER:
+        q = q.where(or_(Case.assignee_id == person.id,
+                        (Case.grid_id == person.grid_id) & col(Case.assignee_id).is_(None)))
+    elif person.role == Role.GRID_LEADER:
+        q = q.where(Case.grid_id == person.grid_id)
+    cases = list(session.exec(q).all())
+    now = ctx.now()
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+
+    def key(c: Case) -> tuple[bool, datetime, int]:
+        due = current_due(c)
+        return (not (due is not None and due <= now), c.created_at or far, c.no)
+
+    return [_line(session, ctx, c) for c in sorted(cases, key=key)[:LIST_LIMIT * 2]]
+
+
+def _line(session: Session, ctx: Context, case: Case) -> dict[str, Any]:
+    due = current_due(case) if workflow.is_open(case.status) else None
+    return {**case_facts(ctx, case), "status": workflow.STATUS_NAMES[case.status],
+            "urgent": case.urgent, "due": ctx.when(due) if due else "",
+            "overdue": bool(due and due <= ctx.now()), "text": case.text[:30]}
+
+
+def _detail(session: Session, ctx: Context, case: Case, *, private: bool) -> dict[str, Any]:
+    worker = actions.worker_of(session, case)
+    events = queries.case_events(session, case_id=case.id or 0)
+    notes = [e for e in events if e.action in ("progress", "dispatch", "resolve", "reject")]
+    facts = case_facts(ctx, case)
+    if private:
+        facts["location"] = case.location
+    return {**_line(session, ctx, case), **facts, "reported_at": ctx.when(case.created_at),
+            "worker": worker.name if worker and case.assignee_id else None,
+            "dispatched_to": case.dispatched_to, "merged_into": case.merged_into,
+            "latest": notes[-1].note if notes else None}

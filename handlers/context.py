@@ -1,0 +1,44 @@
+"""What every domain function needs besides a session: rules, texts, deadlines, a calendar, who
+the bot is, and the clock — a clock passed in, so tests move time instead of waiting for it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from handlers.deadlines import Deadlines
+from handlers.intake.classifier import Classifier
+from handlers.texts import Texts
+from handlers.worktime import WorkCalendar
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Context:
+    classifier: Classifier
+    texts: Texts
+    deadlines: Deadlines
+    calendar: WorkCalendar
+    bot_id: str
+    bot_name: str
+    clock: Callable[[], datetime] = system_clock
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def when(self, moment: datetime | None) -> str:
+        """A moment as people write it: 11月25日 17:30 (today: 今天17:30)."""
+        if moment is None:
+            return ""
+        local = moment.astimezone(self.calendar.tz)
+        today = self.now().astimezone(self.calendar.tz).date()
+        if local.date() == today:
+            return f"今天{local:%H:%M}"
+        return f"{local.month}月{local.day}日 {local:%H:%M}"
+
+    def category_name(self, key: str) -> str:
+        return self.classifier.rules.category_name(key)
