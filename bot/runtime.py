@@ -51,12 +51,15 @@ def prepare_database(settings: Settings) -> Engine:
 class Runtime:
     def __init__(self, settings: Settings, *, classifier: Classifier | None = None,
                  transport: BaseTransport | None = None,
-                 clock: Callable[[], datetime] = system_clock) -> None:
+                 clock: Callable[[], datetime] = system_clock,
+                 run_scheduler: bool = True) -> None:
         self.settings = settings
+        self._run_scheduler = run_scheduler  # tests that move the clock run the sweeps
         self._classifier = classifier
         self._clock = clock
         self.context: Context | None = None
         self.scheduler: Scheduler | None = None
+        self._timers_lock = asyncio.Lock()  # one sweep at a time, scheduled or called
         self.transport: BaseTransport = transport or SimTransport(settings.general.bot_name)
         self.engine: Engine | None = None
         self.processor: InboundProcessor | None = None
@@ -81,8 +84,10 @@ class Runtime:
         await self.transport.start(self.processor.receive)
         await self.processor.start()
         await self.sender.start()
-        self.scheduler = Scheduler(self.run_timers, interval_seconds=s.processing.timer_seconds)
-        self.scheduler.start()
+        if self._run_scheduler:
+            self.scheduler = Scheduler(self.run_timers,
+                                       interval_seconds=s.processing.timer_seconds)
+            self.scheduler.start()
 
     async def run_timers(self) -> int:
         """One sweep of reminders, escalations and follow-ups, then wake the sender."""
@@ -93,7 +98,8 @@ class Runtime:
             with db.session_scope(engine) as session:
                 return run_timers(session, ctx)
 
-        steps = await asyncio.to_thread(sweep)
+        async with self._timers_lock:
+            steps = await asyncio.to_thread(sweep)
         if steps and self.sender:
             self.sender.wake()
         return steps

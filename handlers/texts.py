@@ -26,5 +26,5 @@ class Texts:
             lstrip_blocks=True,
         )
 
-    def render(self, name: str, **context: Any) -> str:
-        return self._env.get_template(f"{name}.j2").render(**context).strip()
+    def render(self, template: str, /, **context: Any) -> str:
+        return self._env.get_template(f"{template}.j2").render(**context).strip()

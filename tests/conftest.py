@@ -12,8 +12,10 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -112,12 +114,37 @@ def make_settings(url: str, **overrides: Any) -> Settings:
     return replace(settings, **overrides)
 
 
+class Clock:
+    """A clock the test moves: deadlines and follow-ups without real waiting."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+# Monday 2026-11-23 10:00 in Beijing: inside office hours, on a working day.
+START = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
 class Harness:
     """A started gridbot app plus helpers that speak the simulator API, as /sim does."""
 
-    def __init__(self, client: TestClient, runtime: Runtime) -> None:
+    def __init__(self, client: TestClient, runtime: Runtime, clock: Clock | None = None) -> None:
         self.client = client
         self.runtime = runtime
+        self.clock = clock
+
+    async def tick(self) -> int:
+        """Run the scheduler's sweep now (at the test clock's time) and send what it queued."""
+        await self.settle()
+        steps = await self.runtime.run_timers()
+        await self.settle()
+        return steps
 
     async def post(self, room: str | None, sender: str, text: str, **extra: Any) -> str:
         resp = await self.client.post("/api/sim/messages",
@@ -168,11 +195,12 @@ class Harness:
 @pytest.fixture
 def start_gridbot(aiohttp_client: Callable[..., Any], classifier: Classifier
                   ) -> Callable[..., Any]:
-    async def start(url: str, **overrides: Any) -> Harness:
+    async def start(url: str, *, scheduler: bool = False, **overrides: Any) -> Harness:
         settings = make_settings(url, **overrides)
-        runtime = Runtime(settings, classifier=classifier)
+        clock = Clock(START)
+        runtime = Runtime(settings, classifier=classifier, clock=clock, run_scheduler=scheduler)
         client = await aiohttp_client(create_app(settings, runtime=runtime))
-        return Harness(client, runtime)
+        return Harness(client, runtime, clock)
 
     return start
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -97,7 +98,7 @@ async def get_case(request: web.Request) -> web.Response:
         body = case_json(session, case, tz)
         body["events"] = [
             {
-                "at": e.at.astimezone(tz).isoformat(),
+                "at": _iso(e.at, tz),
                 "actor": _name(session, e.actor_id),
                 "action": e.action,
                 "from_status": e.from_status,
@@ -127,10 +128,24 @@ def case_json(session: Session, case: Case, tz: ZoneInfo) -> dict[str, Any]:
         "urgent": case.urgent,
         "location": case.location,
         "status": case.status,
+        "satisfaction": case.satisfaction,
+        "assignee": _name(session, case.assignee_id),
+        "dispatched_to": case.dispatched_to,
+        "merged_into": case.merged_into,
+        "reopen_count": case.reopen_count,
+        "escalation_level": case.escalation_level,
         "confidence": case.confidence,
-        "created_at": case.created_at.astimezone(tz).isoformat(),
-        "updated_at": case.updated_at.astimezone(tz).isoformat(),
+        "accept_due_at": _iso(case.accept_due_at, tz),
+        "resolve_due_at": _iso(case.resolve_due_at, tz),
+        "created_at": _iso(case.created_at, tz),
+        "updated_at": _iso(case.updated_at, tz),
+        "resolved_at": _iso(case.resolved_at, tz),
+        "closed_at": _iso(case.closed_at, tz),
     }
+
+
+def _iso(moment: datetime | None, tz: ZoneInfo) -> str | None:
+    return moment.astimezone(tz).isoformat() if moment else None
 
 
 def _name(session: Session, person_id: int | None) -> str | None:

@@ -160,11 +160,13 @@ def add_supporter(session: Session, case: Case, person: Person) -> bool:
     return True
 
 
-def rate(session: Session, ctx: Context, case: Case, person: Person, level: Satisfaction) -> None:
+def rate(session: Session, ctx: Context, case: Case, person: Person, level: Satisfaction,
+         comment: str = "") -> None:
     if person.id != case.reporter_id:
         raise Refusal("refuse_rate_not_reporter", no=case.no)
+    note = f"{RATING_WORDS[level]}：{comment}" if comment else RATING_WORDS[level]
     if level == Satisfaction.UNSATISFIED:
-        _move(session, ctx, case, "reopen", person, note="居民不满意")
+        _move(session, ctx, case, "reopen", person, note=note)
         case.satisfaction = None
         case.reopen_count += 1
         case.resolved_at = None
@@ -175,7 +177,7 @@ def rate(session: Session, ctx: Context, case: Case, person: Person, level: Sati
             tell(session, ctx, staff, "reopened_private", case=case, reporter=person.name,
                  reopen_count=case.reopen_count)
         return
-    _move(session, ctx, case, "rate", person, note=RATING_WORDS[level])
+    _move(session, ctx, case, "rate", person, note=note)
     case.satisfaction = level
     case.closed_at = ctx.now()
     post_to_group(session, ctx, case, "relay_rated", rating=RATING_WORDS[level])

@@ -42,7 +42,7 @@ def case_facts(ctx: Context, case: Case) -> dict[str, Any]:
             "full_location": case.location}
 
 
-def post_to_group(session: Session, ctx: Context, case: Case, template: str,
+def post_to_group(session: Session, ctx: Context, case: Case, template: str, /,
                   **variables: Any) -> None:
     group = session.get(ChatGroup, case.group_id)
     if group is None:
@@ -57,7 +57,7 @@ def post_to_group(session: Session, ctx: Context, case: Case, template: str,
                     priority=URGENT_PRIORITY if case.urgent else 0)
 
 
-def tell(session: Session, ctx: Context, person: Person, template: str, *,
+def tell(session: Session, ctx: Context, person: Person, template: str, /, *,
          case: Case | None = None, urgent: bool = False, **variables: Any) -> None:
     """A private message to one person (staff alerts, reminders, confirmations)."""
     facts = case_facts(ctx, case) if case is not None else {}
@@ -67,7 +67,7 @@ def tell(session: Session, ctx: Context, person: Person, template: str, *,
                     priority=URGENT_PRIORITY if urgent else 0)
 
 
-def post_to_room(session: Session, ctx: Context, room_id: str, template: str, *,
+def post_to_room(session: Session, ctx: Context, room_id: str, template: str, /, *,
                  case: Case | None = None, mention: list[Person] | None = None,
                  **variables: Any) -> None:
     facts = case_facts(ctx, case) if case is not None else {}

@@ -31,7 +31,7 @@ class Reply:
     def __init__(self, session: Session, ctx: Context, person: Person, room_id: str | None):
         self.session, self.ctx, self.person, self.room_id = session, ctx, person, room_id
 
-    def send(self, template: str, **variables: Any) -> None:
+    def send(self, template: str, /, **variables: Any) -> None:
         text = self.ctx.texts.render(template, **variables)
         if self.room_id is None:
             queries.enqueue(self.session, contact_id=self.person.contact_id, text=text)
@@ -124,7 +124,8 @@ def _perform(session: Session, ctx: Context, reply: Reply, cmd: Command, person:
             actions.urge(session, ctx, case, person)
         case "rate":
             assert cmd.rating is not None
-            actions.rate(session, ctx, case, person, cmd.rating)
+            comment = cmd.text if cmd.no is None else cmd.text.partition(" ")[2].strip()
+            actions.rate(session, ctx, case, person, cmd.rating, comment)
         case "show" | "query":
             reply.send("case_detail", **_detail(session, ctx, case,
                                                  private=reply.room_id is None))

@@ -53,9 +53,10 @@ RATINGS = {
     "不满意": Satisfaction.UNSATISFIED, "不太满意": Satisfaction.UNSATISFIED,
     "很不满意": Satisfaction.UNSATISFIED, "非常不满意": Satisfaction.UNSATISFIED,
 }
+# A bare rating, or a rating, a separator and a comment: 不满意，灯还是不亮
 _RATING_ONLY = re.compile(
     r"^(?P<r>" + "|".join(sorted(map(re.escape, RATINGS), key=len, reverse=True)) +
-    r")[\s!！。.~～👍🙏]*$")
+    r")(?:[\s!！。.~～👍🙏]*$|[\s,，。!！;；:：]+(?P<comment>.+)$)")
 _LEADING_MENTIONS = re.compile(r"^(?:@[^\s@\u2005]+[\s\u2005]*)+")
 _NO = re.compile(r"^#?\s*(\d{1,9})\s*号?")
 _MENTION = re.compile(r"@([^\s@\u2005]+)")
@@ -96,7 +97,7 @@ def parse(raw: str) -> Command | None:
     """The command in a message, or None when it is not one (then intake reads it)."""
     text = _LEADING_MENTIONS.sub("", normalise(raw)).strip()
     if m := _RATING_ONLY.match(text):
-        return Command(BY_NAME["rate"], rating=RATINGS[m["r"]])
+        return Command(BY_NAME["rate"], rating=RATINGS[m["r"]], text=(m["comment"] or "").strip())
     slash = text.startswith("/")
     text = text.lstrip("/").strip()
     for spec in _WORDS:
