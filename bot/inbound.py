@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
 from bot.config import ProcessingSettings
+from bot.retry import after_failure
 from bot.transport.base import ChatMessage
 from handlers.context import Context
 from handlers.intake.pipeline import Result, handle_inbound
@@ -135,15 +136,18 @@ class InboundProcessor:
             if row is None:
                 return
             row.attempts += 1
-            row.error = f"{type(exc).__name__}: {exc}"[:1000]
-            if row.attempts >= self._settings.max_attempts:
+            verdict = after_failure(attempts=row.attempts,
+                                    max_attempts=self._settings.max_attempts,
+                                    base_seconds=self._settings.retry_seconds, exc=exc,
+                                    now=datetime.now(UTC))
+            row.error = verdict.error
+            row.next_attempt_at = verdict.next_attempt_at
+            if verdict.give_up:
                 row.status = InboundStatus.PARKED
                 log.error("inbound message %s (%s %s) parked after %d attempts: %s", row_id,
                           row.transport, row.message_id, row.attempts, row.error, exc_info=exc)
             else:
                 row.status = InboundStatus.FAILED
-                delay = self._settings.retry_seconds * 2 ** (row.attempts - 1)
-                row.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
                 log.warning("inbound message %s (%s %s) failed, retry %d in %ss: %s", row_id,
-                            row.transport, row.message_id, row.attempts, delay, row.error,
-                            exc_info=exc)
+                            row.transport, row.message_id, row.attempts, verdict.delay_seconds,
+                            row.error, exc_info=exc)

@@ -12,11 +12,12 @@ import contextlib
 import logging
 import random
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
 from bot.config import SendingSettings
+from bot.retry import after_failure
 from bot.transport.base import BaseTransport
 from storage import queries
 from storage.db import session_scope
@@ -60,12 +61,20 @@ class OutboxSender:
                 await self._pace()
                 await self._send(row)
             if not rows:
+                wait = await asyncio.to_thread(self._seconds_to_next_retry)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+                    await asyncio.wait_for(self._wake.wait(), wait)
 
     def _due(self) -> list[OutboxMessage]:
         with session_scope(self._engine) as session:
             return list(queries.due_outbox(session, now=datetime.now(UTC)))
+
+    def _seconds_to_next_retry(self) -> float:
+        with session_scope(self._engine) as session:
+            at = queries.next_outbox_retry(session)
+        if at is None:
+            return IDLE_POLL_SECONDS
+        return min(IDLE_POLL_SECONDS, max(0.0, (at - datetime.now(UTC)).total_seconds()))
 
     async def _pace(self) -> None:
         gap = self._settings.min_interval_ms / 1000
@@ -101,13 +110,15 @@ class OutboxSender:
             if row is None:
                 return
             row.attempts += 1
-            row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-            if row.attempts >= self._max_attempts:
+            verdict = after_failure(attempts=row.attempts, max_attempts=self._max_attempts,
+                                    base_seconds=self._retry_seconds, exc=exc,
+                                    now=datetime.now(UTC))
+            row.last_error = verdict.error
+            row.next_attempt_at = verdict.next_attempt_at
+            if verdict.give_up:
                 row.status = OutboxStatus.FAILED
                 log.error("outbox %s failed for good after %d attempts: %s", row_id,
                           row.attempts, row.last_error)
             else:
-                delay = self._retry_seconds * 2 ** (row.attempts - 1)
-                row.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
                 log.warning("outbox %s send failed (attempt %d), retry in %ss: %s", row_id,
-                            row.attempts, delay, row.last_error)
+                            row.attempts, verdict.delay_seconds, row.last_error)

@@ -249,6 +249,14 @@ def due_outbox(session: Session, *, now: datetime, limit: int = 20) -> Sequence[
     ).all()
 
 
+def next_outbox_retry(session: Session) -> datetime | None:
+    """When the earliest pending row that is waiting for a retry becomes due."""
+    return session.exec(
+        select(sa.func.min(OutboxMessage.next_attempt_at))
+        .where(OutboxMessage.status == OutboxStatus.PENDING)
+    ).one()
+
+
 # --- API tokens ---------------------------------------------------------------------------------
 
 

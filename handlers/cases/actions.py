@@ -76,22 +76,24 @@ def leader_of(session: Session, case: Case) -> Person | None:
                  if p.role == Role.GRID_LEADER), None)
 
 
-def accept(session: Session, ctx: Context, case: Case, actor: Person) -> None:
-    _move(session, ctx, case, "accept", actor)
-    case.assignee_id = actor.id
+def _take(ctx: Context, case: Case, person: Person) -> None:
+    """Someone answers for the case now: the acceptance deadline no longer applies."""
+    case.assignee_id = person.id
     case.accepted_at = case.accepted_at or ctx.now()
     case.reminded_at = None
     case.escalation_level = 0
+
+
+def accept(session: Session, ctx: Context, case: Case, actor: Person) -> None:
+    _move(session, ctx, case, "accept", actor)
+    _take(ctx, case, actor)
     post_to_group(session, ctx, case, "relay_accepted", worker=actor.name,
                   due=ctx.when(case.resolve_due_at))
 
 
 def assign(session: Session, ctx: Context, case: Case, actor: Person, assignee: Person) -> None:
     _move(session, ctx, case, "assign", actor, note=f"指派给{assignee.name}")
-    case.assignee_id = assignee.id
-    case.accepted_at = case.accepted_at or ctx.now()
-    case.reminded_at = None
-    case.escalation_level = 0
+    _take(ctx, case, assignee)
     post_to_group(session, ctx, case, "relay_assigned", worker=assignee.name,
                   due=ctx.when(case.resolve_due_at))
     if assignee.id != actor.id:
