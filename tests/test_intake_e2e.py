@@ -158,7 +158,9 @@ class ExplodingClassifier:
 
     def __init__(self, real, poison: str) -> None:
         self._real, self._poison = real, poison
-        self.rules = real.rules
+
+    def __getattr__(self, name: str):
+        return getattr(self._real, name)
 
     def classify(self, text: str):
         if self._poison in text:

@@ -95,6 +95,21 @@ class Classifier:
         with self._lock:
             return self._tokenizer.lcut(text)
 
+    def content_words(self, raw_text: str) -> frozenset[str]:
+        """What a report is about, for comparing two reports of the same problem: its category
+        keywords (楼道灯, 电梯) when it has any, else its words of two characters or more that
+        are not problem signals (坏了, 好几天) or numbers."""
+        words = [t.lower() for t in self.tokens(normalise(raw_text or ""))]
+        topic = frozenset(w for w in words if w in self._keyword_index and len(w) > 1)
+        if topic:
+            return topic
+        return frozenset(w for w in words if len(w) > 1 and _WORDLIKE.search(w)
+                         and not w.isdigit() and w not in self.rules.signals)
+
+    def is_me_too(self, raw_text: str) -> bool:
+        text = normalise(raw_text or "")
+        return any(p.search(text) for p in self.rules.duplicates.me_too)
+
     def locate(self, raw_text: str) -> Location | None:
         return self._locations.extract(normalise(raw_text or ""))
 

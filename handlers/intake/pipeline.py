@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from handlers.cases.actions import restart_clock
-from handlers.cases.relay import URGENT_PRIORITY
+from handlers.cases.actions import add_supporter, restart_clock, worker_of
+from handlers.cases.relay import URGENT_PRIORITY, case_facts
+from handlers.cases.workflow import STATUS_NAMES
 from handlers.commands.handler import run_command
 from handlers.commands.parser import parse as parse_command
 from handlers.context import Context
 from handlers.intake.classifier import Decision
+from handlers.intake.duplicates import find_duplicate, latest_case_in_group
 from storage import queries
 from storage.models import Case, CaseStatus, ChatGroup, Grid, InboundMessage, Person
 
@@ -33,6 +35,8 @@ class Outcome(enum.StrEnum):
     OWN = "own"  # the bot's own message echoed back
     PRIVATE_HELP = "private_help"
     COMMAND = "command"  # a grid worker's or resident's command
+    REPEAT = "repeat"  # the same resident again about a case already open
+    SUPPORT = "support"  # another resident about the same problem: joins as a supporter
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,18 @@ def handle_inbound(session: Session, ctx: Context, msg: InboundMessage) -> Resul
         reporter.grid_id = group.grid_id  # the first group a resident writes in is their home
     decision = ctx.classifier.classify(msg.text)
     if not decision.is_request:
+        if ctx.classifier.is_me_too(msg.text):
+            earlier = latest_case_in_group(session, ctx, group, reporter)
+            if earlier is not None:
+                _join(session, ctx, earlier, reporter, msg, decision)
+                return Result(Outcome.SUPPORT, earlier.no, decision)
         return Result(Outcome.SILENT, decision=decision)
+    match = find_duplicate(session, ctx, grid_id=group.grid_id, reporter=reporter,
+                           decision=decision)
+    if match is not None:
+        _join(session, ctx, match.case, reporter, msg, decision)
+        return Result(Outcome.REPEAT if match.same_reporter else Outcome.SUPPORT, match.case.no,
+                      decision)
     grid = queries.get_grid(session, grid_id=group.grid_id)
     assert grid is not None
     case = _open_case(session, ctx, msg, decision, grid=grid, group=group, reporter=reporter)
@@ -106,6 +121,35 @@ def _handle_private(session: Session, ctx: Context, msg: InboundMessage) -> Resu
     if case.urgent:
         _alert_staff(session, ctx, case, grid=grid, group=group, reporter=reporter, staff=staff)
     return Result(Outcome.CASE, case.no, decision)
+
+
+def _join(session: Session, ctx: Context, case: Case, person: Person, msg: InboundMessage,
+          decision: Decision) -> None:
+    """A report of a problem already open: the reporter's own repeat adds to the case, anyone
+    else becomes a supporter. A repeat that is urgent makes the case urgent."""
+    same = person.id == case.reporter_id
+    if not same:
+        add_supporter(session, case, person)
+    queries.record_event(session, case=case, actor_id=person.id,
+                         action="repeat" if same else "support",
+                         from_status=case.status, to_status=case.status, note=msg.text[:500])
+    if decision.urgent and not case.urgent:
+        case.urgent = True
+        restart_clock(ctx, case)
+        grid = queries.get_grid(session, grid_id=case.grid_id)
+        group = session.get(ChatGroup, case.group_id)
+        assert grid is not None and group is not None
+        _alert_staff(session, ctx, case, grid=grid, group=group, reporter=person,
+                     staff=queries.grid_staff(session, grid_id=case.grid_id))
+    worker = worker_of(session, case)
+    facts = case_facts(ctx, case)
+    text = ctx.texts.render(
+        "dup_repeat" if same else "dup_joined", reporter=person.name,
+        status=STATUS_NAMES[case.status],
+        worker=worker.name if worker and case.assignee_id else None,
+        **{k: facts[k] for k in ("no", "category_name", "location")})
+    queries.enqueue(session, room_id=msg.room_id, text=text, mention_ids=[person.contact_id],
+                    case_id=case.id, priority=URGENT_PRIORITY if case.urgent else 0)
 
 
 def _open_case(session: Session, ctx: Context, msg: InboundMessage, decision: Decision, *,

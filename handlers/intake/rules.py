@@ -47,6 +47,15 @@ class CategoryRules:
 
 
 @dataclass(frozen=True)
+class DuplicateRules:
+    same_reporter_hours: float = 24
+    supporter_hours: float = 48
+    min_similarity: float = 0.25
+    me_too_hours: float = 6
+    me_too: tuple[re.Pattern[str], ...] = ()
+
+
+@dataclass(frozen=True)
 class IntakeRules:
     categories: tuple[Category, ...]
     request_score: float
@@ -59,6 +68,7 @@ class IntakeRules:
     urgent_triggers: tuple[UrgentTrigger, ...]
     urgent_negations: tuple[re.Pattern[str], ...]
     places: tuple[str, ...]
+    duplicates: DuplicateRules = DuplicateRules()
 
     def category_name(self, key: str) -> str:
         for c in self.categories:
@@ -122,6 +132,14 @@ def load_rules(path: Path | None = None, categories: tuple[Category, ...] | None
                                       t["category"]))
     th = raw.get("thresholds", {})
     location = raw.get("location", {})
+    dup = raw.get("duplicates", {})
+    duplicates = DuplicateRules(
+        same_reporter_hours=float(dup.get("same_reporter_hours", 24)),
+        supporter_hours=float(dup.get("supporter_hours", 48)),
+        min_similarity=float(dup.get("min_similarity", 0.25)),
+        me_too_hours=float(dup.get("me_too_hours", 6)),
+        me_too=tuple(_compile(p, "duplicates.me_too", where) for p in dup.get("me_too", [])),
+    )
     return IntakeRules(
         categories=categories,
         request_score=float(th.get("request_score", 2.0)),
@@ -136,6 +154,7 @@ def load_rules(path: Path | None = None, categories: tuple[Category, ...] | None
             _compile(p, "urgent.negations", where) for p in urgent.get("negations", [])
         ),
         places=tuple(places if places is not None else location.get("places", ())),
+        duplicates=duplicates,
     )
 
 
