@@ -80,6 +80,18 @@ def _parser() -> argparse.ArgumentParser:
                           help="also print the words and rules that decided it")
     classify.set_defaults(func=cmd_classify)
 
+    ev = sub.add_parser("eval", parents=[common],
+                        help="measure the classifier on a labelled corpus (JSON lines)")
+    ev.add_argument("file", nargs="?", help="corpus: {text, is_request, category, urgent, "
+                                            "location[, split]} a line")
+    ev.add_argument("--split", choices=("train", "test"), help="only this part of the corpus")
+    ev.add_argument("--mistakes", type=int, default=None, metavar="N",
+                    help="show at most N misclassified lines (default: all)")
+    ev.add_argument("--corrections", action="store_true",
+                    help="also measure on messages workers corrected (改类, 不是工单) and list "
+                         "the most frequent corrections, from the configured database")
+    ev.set_defaults(func=cmd_eval)
+
     dbp = sub.add_parser("db", parents=[common], help="database maintenance")
     db_sub = dbp.add_subparsers(required=True, metavar="ACTION")
     upgrade = db_sub.add_parser("upgrade", parents=[common], help="migrate the schema to head")
@@ -177,6 +189,40 @@ def cmd_classify(settings: Settings, args: argparse.Namespace) -> int:
             scores = ", ".join(f"{k}={v:g}" for k, v in
                                sorted(decision.scores.items(), key=lambda kv: -kv[1]))
             print(f"  scores: {scores or '-'}; decided by: {decision.reason}")
+    return 0
+
+
+# --- eval ---------------------------------------------------------------------------------------
+
+
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.runtime import build_classifier
+    from handlers.intake.evaluation import evaluate, format_report, load_corpus
+
+    if not args.file and not args.corrections:
+        print("gridbot: eval needs a corpus file, or --corrections", file=sys.stderr)
+        return 2
+    classifier = build_classifier(settings)
+    names = {c.key: c.name for c in classifier.rules.categories}
+    if args.file:
+        try:
+            examples = load_corpus(Path(args.file), args.split)
+        except (OSError, ValueError) as exc:
+            print(f"gridbot: {exc}", file=sys.stderr)
+            return 2
+        report = evaluate(classifier, examples)
+        print(format_report(report, category_names=names, mistakes=args.mistakes))
+    if args.corrections:
+        from handlers.intake.corrections import correction_report
+        from storage import db
+
+        engine = db.make_engine(settings.storage.url)
+        db.upgrade(engine)
+        with db.session_scope(engine) as session:
+            print(correction_report(session, classifier, category_names=names))
+        engine.dispose()
     return 0
 
 

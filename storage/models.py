@@ -268,3 +268,18 @@ class ApiToken(SQLModel, table=True):
     label: str = Field(default="", max_length=100)
     created_at: datetime = _ts()
     revoked_at: datetime | None = _ts(nullable=True)
+
+
+class Correction(SQLModel, table=True):
+    """A worker correcting the classifier (改类, 不是工单): kept so `gridbot eval --corrections`
+    can measure the rules on real mistakes and show which corrections recur."""
+
+    __tablename__ = "corrections"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    text: str
+    field: str = Field(max_length=20)  # "category" or "is_request"
+    old_value: str = Field(max_length=20)
+    new_value: str = Field(max_length=20)
+    actor_id: int | None = Field(default=None, foreign_key="people.id")
+    at: datetime = _ts()

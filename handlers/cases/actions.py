@@ -15,7 +15,15 @@ from handlers.cases import workflow
 from handlers.cases.relay import audience, post_to_group, tell
 from handlers.context import Context
 from storage import queries
-from storage.models import Case, CaseStatus, CaseSupporter, Person, Role, Satisfaction
+from storage.models import (
+    Case,
+    CaseStatus,
+    CaseSupporter,
+    Correction,
+    Person,
+    Role,
+    Satisfaction,
+)
 
 RATING_WORDS = {
     Satisfaction.SATISFIED: "满意",
@@ -49,7 +57,7 @@ def _move(session: Session, ctx: Context, case: Case, action: str, actor: Person
 ACTION_NAMES = {
     "accept": "接单", "assign": "指派", "dispatch": "转办", "progress": "更新进度",
     "resolve": "办结", "reject": "退回", "merge": "合并", "rate": "评价", "reopen": "评价",
-    "expire": "结案", "urge": "催办",
+    "expire": "结案", "urge": "催办", "recategorize": "改类", "dismiss": "标记为不是工单",
 }
 
 
@@ -209,3 +217,30 @@ def urge(session: Session, ctx: Context, case: Case, person: Person) -> None:
         tell(session, ctx, worker, "urge_private", case=case, reporter=person.name,
              hours=waited, status=workflow.STATUS_NAMES[case.status], urgent=case.urgent)
     post_to_group(session, ctx, case, "relay_urged", worker=worker.name if worker else None)
+
+
+def recategorize(session: Session, ctx: Context, case: Case, actor: Person, category: str) -> str:
+    """改类: the worker knows better. Kept as a correction for `gridbot eval --corrections`."""
+    if category == case.category:
+        raise Refusal("refuse_same_category", no=case.no, category_name=ctx.category_name(category))
+    old = case.category
+    _move(session, ctx, case, "recategorize", actor,
+          note=f"{ctx.category_name(old)}→{ctx.category_name(category)}")
+    case.category = category
+    _correct(session, case, actor, "category", old, category)
+    return old
+
+
+def dismiss(session: Session, ctx: Context, case: Case, actor: Person) -> None:
+    """不是工单: the message was never a request. Closed without telling the group, since the
+    resident did not ask for anything; kept as a correction."""
+    _move(session, ctx, case, "dismiss", actor, note="不是工单")
+    case.closed_at = ctx.now()
+    _correct(session, case, actor, "is_request", "true", "false")
+
+
+def _correct(session: Session, case: Case, actor: Person, field: str, old: str,
+             new: str) -> None:
+    assert case.id is not None
+    session.add(Correction(case_id=case.id, text=case.text, field=field, old_value=old,
+                           new_value=new, actor_id=actor.id))

@@ -8,6 +8,7 @@
         │                                      │  └──follow-up ran out──▶ closed (未评价)
         │                                      └──rate 不满意──▶ reopened ─▶ (as reported)
         ├──reject──▶ rejected        (terminal: not in scope, with a reason)
+        ├──dismiss─▶ rejected        (不是工单: not a request at all; nobody is told)
         └──merge───▶ merged          (terminal: duplicate of #M)
 
 Code asks a state's kind through the predicates below, never by comparing strings elsewhere.
@@ -34,6 +35,8 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "reopen": (frozenset({S.RESOLVED}), S.REOPENED),
     "expire": (frozenset({S.RESOLVED}), S.CLOSED),
     "urge": (OPEN_STATES, None),
+    "recategorize": (OPEN_STATES | {S.RESOLVED}, None),
+    "dismiss": (OPEN_STATES, S.REJECTED),  # 不是工单: the classifier was wrong; no relay
 }
 
 STATUS_NAMES = {

@@ -85,8 +85,8 @@ def _act(session: Session, ctx: Context, reply: Reply, cmd: Command, person: Per
     except Refusal as refusal:
         reply.send(refusal.template, **refusal.variables)
         return True
-    if cmd.name in ("show", "query"):
-        return True
+    if cmd.name in ("show", "query", "recategorize", "dismiss"):
+        return True  # answered in _perform; nothing was relayed to the group
     group = session.get(ChatGroup, case.group_id)
     if group is None or group.room_id != room_id:
         reply.send("confirm", action=actions.ACTION_NAMES[cmd.name], no=case.no,
@@ -126,9 +126,29 @@ def _perform(session: Session, ctx: Context, reply: Reply, cmd: Command, person:
             assert cmd.rating is not None
             comment = cmd.text if cmd.no is None else cmd.text.partition(" ")[2].strip()
             actions.rate(session, ctx, case, person, cmd.rating, comment)
+        case "recategorize":
+            key = _category_key(ctx, cmd.text)
+            if key is None:
+                raise Refusal("refuse_unknown_category", text=cmd.text, names="、".join(
+                    c.name for c in ctx.classifier.rules.categories))
+            old = actions.recategorize(session, ctx, case, person, key)
+            reply.send("recategorized", no=case.no, old=ctx.category_name(old),
+                       new=ctx.category_name(key))
+        case "dismiss":
+            actions.dismiss(session, ctx, case, person)
+            reply.send("dismissed", no=case.no)
         case "show" | "query":
             reply.send("case_detail", **_detail(session, ctx, case,
                                                  private=reply.room_id is None))
+
+
+def _category_key(ctx: Context, text: str) -> str | None:
+    """A category as a worker types it: its Chinese name (市政设施), a short form (市政), or key."""
+    word = text.split()[0] if text.split() else ""
+    for c in ctx.classifier.rules.categories:
+        if word in (c.key, c.name) or (len(word) >= 2 and c.name.startswith(word)):
+            return c.key
+    return None
 
 
 def _find_staff(session: Session, name: str, case: Case) -> Person | None:

@@ -40,6 +40,9 @@ SPECS = [
     Spec("mine", "我的工单", "我的工单"),
     Spec("urge", "催办", "催办 #工单号", needs_no=True),
     Spec("rate", "评价", "评价 #工单号 满意/基本满意/不满意", needs_no=True, needs_text="评价"),
+    Spec("recategorize", "改类", "改类 #工单号 类别（如：市政设施）", needs_no=True,
+         needs_text="类别"),
+    Spec("dismiss", "不是工单", "不是工单 #工单号", needs_no=True),
     Spec("help", "帮助", "帮助"),
 ]
 BY_NAME = {s.name: s for s in SPECS}

@@ -70,6 +70,7 @@ RULES: dict[str, Permission] = {
     "accept": WORKER, "progress": WORKER, "dispatch": WORKER, "resolve": WORKER,
     "reject": WORKER, "merge": WORKER, "show": VIEWER, "todo": WORKER, "assign": LEADER,
     "query": VIEWER, "mine": ANYONE, "urge": REPORTER, "rate": ANYONE, "help": ANYONE,
+    "recategorize": WORKER, "dismiss": WORKER,
 }
 
 

@@ -23,19 +23,24 @@ class Example:
     category: str | None
     urgent: bool
     location: str | None
+    split: str = "train"
 
 
-def load_corpus(path: Path) -> list[Example]:
+def load_corpus(path: Path, split: str | None = None) -> list[Example]:
+    """Corpus lines, optionally only one split ("train" for tuning, "test" held out)."""
     examples = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
             row: dict[str, Any] = json.loads(line)
-            examples.append(Example(row["text"], bool(row["is_request"]), row.get("category"),
-                                    bool(row.get("urgent", False)), row.get("location")))
+            ex = Example(row["text"], bool(row["is_request"]), row.get("category"),
+                         bool(row.get("urgent", False)), row.get("location"),
+                         row.get("split", "train"))
         except (ValueError, KeyError) as exc:
             raise ValueError(f"{path}:{n}: not a corpus line ({exc})") from None
+        if split is None or ex.split == split:
+            examples.append(ex)
     return examples
 
 
@@ -57,6 +62,7 @@ class Report:
     location_hit: int = 0
     location_total: int = 0
     confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
+    per_category: Counter[tuple[str, bool]] = field(default_factory=Counter)
     mistakes: list[tuple[str, Example, Decision]] = field(default_factory=list)
 
     @property
@@ -116,6 +122,7 @@ def evaluate(classifier: Classifier, examples: Iterable[Example]) -> Report:
             # category accuracy over true requests that were detected; a missed request is
             # already counted against recall
             report.category_total += 1
+            report.per_category[(ex.category or "-", d.category == ex.category)] += 1
             if d.category == ex.category:
                 report.category_right += 1
             else:
@@ -141,3 +148,23 @@ def evaluate(classifier: Classifier, examples: Iterable[Example]) -> Report:
         if wrong:
             report.mistakes.append(("; ".join(wrong), ex, d))
     return report
+
+
+def format_report(report: Report, *, category_names: dict[str, str],
+                  mistakes: int | None = None) -> str:
+    lines = [report.summary(), "", "per category (detected true requests):"]
+    for key, name in category_names.items():
+        right = report.per_category[(key, True)]
+        total = right + report.per_category[(key, False)]
+        if total:
+            lines.append(f"  {key:<11} {name}  {right}/{total} = {right / total:.3f}")
+    if report.confusion:
+        lines += ["", "category confusion (labelled → predicted: count):"]
+        lines += [f"  {a} → {b}: {n}" for (a, b), n in report.confusion.most_common()]
+    shown = report.mistakes if mistakes is None else report.mistakes[:mistakes]
+    if shown:
+        lines += ["", f"misclassified ({len(report.mistakes)}):"]
+        for why, ex, d in shown:
+            lines.append(f"  [{why}] {ex.text}  (rules: {d.reason}; "
+                         f"{', '.join(f'{k}={v:g}' for k, v in d.scores.items()) or '-'})")
+    return "\n".join(lines)
