@@ -46,6 +46,7 @@ _BUILDING = re.compile(
 _UNIT = re.compile(rf"(?<![\d{_CN}])(?P<n>{_NUM})\s*单元")
 _ROOM_AFTER = re.compile(rf"\s*(?:的|[-－])?\s*(?P<n>\d{{3,4}}|[{_CN}]{{3,4}})(?:\s*(?:室|号|房))?")
 _ROOM_ALONE = re.compile(r"(?<![\d.:：])(?P<n>\d{3,4})\s*(?:室|房间|号房)")
+_ROOM_AT_HOME = re.compile(rf"(?:俺家|我家|他家|她家|咱家)\s*(?P<n>\d{{3,4}}|[{_CN}]{{3,4}})(?![\d{_CN}])")
 _GATE = re.compile(r"(?P<g>(?:东|南|西|北|正|后|侧|大)门|(?<![\d])\d{1,2}\s*号门)")
 
 
@@ -101,8 +102,8 @@ class LocationExtractor:
         if building or unit:
             if rm := _ROOM_AFTER.match(text, end):
                 room = cn_to_int(rm["n"])
-        elif rm := _ROOM_ALONE.search(text):
-            room = int(rm["n"])
+        elif rm := _ROOM_ALONE.search(text) or _ROOM_AT_HOME.search(text):
+            room = cn_to_int(rm["n"])
         if building or unit or room:
             return Location(building=building, unit=unit, room=room)
         if gm := _GATE.search(text):
