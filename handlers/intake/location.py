@@ -46,7 +46,8 @@ _BUILDING = re.compile(
 _UNIT = re.compile(rf"(?<![\d{_CN}])(?P<n>{_NUM})\s*单元")
 _ROOM_AFTER = re.compile(rf"\s*(?:的|[-－])?\s*(?P<n>\d{{3,4}}|[{_CN}]{{3,4}})(?:\s*(?:室|号|房))?")
 _ROOM_ALONE = re.compile(r"(?<![\d.:：])(?P<n>\d{3,4})\s*(?:室|房间|号房)")
-_ROOM_AT_HOME = re.compile(rf"(?:俺家|我家|他家|她家|咱家)\s*(?P<n>\d{{3,4}}|[{_CN}]{{3,4}})(?![\d{_CN}])")
+_ROOM_AT_HOME = re.compile(  # 俺家六零一: a room named after "my home"
+    rf"(?:俺家|我家|他家|她家|咱家)\s*(?P<n>\d{{3,4}}|[{_CN}]{{3,4}})(?![\d{_CN}])")
 _GATE = re.compile(r"(?P<g>(?:东|南|西|北|正|后|侧|大)门|(?<![\d])\d{1,2}\s*号门)")
 
 

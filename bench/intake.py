@@ -1,0 +1,68 @@
+"""Classification speed on one core, next to raw jieba segmentation of the same messages.
+
+jieba.lcut is the ceiling: the classifier segments every message with jieba and then applies its
+rules, so it can only be slower. Prints messages per second for both and their ratio (target:
+the classifier at >= 50 % of the jieba-only rate). Figures only; nothing is asserted.
+
+    .venv/bin/python bench/intake.py [--rounds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jieba
+
+from handlers.intake.classifier import Classifier
+from handlers.intake.rules import default_userdict
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+
+
+def messages() -> list[str]:
+    texts = []
+    for path in sorted(DATA.glob("intake_*.jsonl")):
+        texts += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8")
+                  .splitlines() if line.strip()]
+    return texts
+
+
+def rate(fn: Callable[[str], object], texts: list[str], rounds: int) -> float:
+    fn(texts[0])  # warm up
+    best = 0.0
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for text in texts:
+            fn(text)
+        best = max(best, len(texts) / (time.perf_counter() - start))
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=20)
+    args = ap.parse_args()
+    texts = messages()
+    jieba.setLogLevel(60)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    tokenizer.load_userdict(str(default_userdict()))
+    classifier = Classifier.default()
+    # the same tokenizer setup for both: a fair ceiling
+    for word in classifier.rules.all_keywords:
+        if len(word) > 1:
+            tokenizer.add_word(word, freq=2000)
+    jieba_rate = rate(tokenizer.lcut, texts, args.rounds)
+    classify_rate = rate(classifier.classify, texts, args.rounds)
+    print(f"{len(texts)} messages, best of {args.rounds} rounds, one core")
+    print(f"jieba.lcut only:  {jieba_rate:10.0f} msg/s")
+    print(f"classifier:       {classify_rate:10.0f} msg/s")
+    print(f"ratio:            {classify_rate / jieba_rate:10.1%} of the jieba-only rate")
+
+
+if __name__ == "__main__":
+    main()
