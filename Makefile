@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
+E2E := tests/e2e
+E2E_STAMP := $(E2E)/node_modules/.installed-stamp
+
 .PHONY: run test lint clean
 
 $(STAMP): pyproject.toml
@@ -12,14 +15,20 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The real Wechaty puppet-service server (npm) for the transport's end-to-end tests.
+# `npm install`, not `npm ci`: see tests/e2e/README.md.
+$(E2E_STAMP): $(E2E)/package.json $(E2E)/package-lock.json
+	cd $(E2E) && npm install --no-audit --no-fund --loglevel=error
+	touch $(E2E_STAMP)
+
 run: $(STAMP)
 	$(VENV)/bin/gridbot run
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: $(STAMP) lint
+test: $(STAMP) $(E2E_STAMP) lint
 	$(VENV)/bin/pytest -rs $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) data/*.db .pytest_cache
+	rm -rf $(VENV) data/*.db .pytest_cache $(E2E)/node_modules

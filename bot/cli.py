@@ -120,11 +120,17 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 async def _serve(settings: Settings, classifier: object, token: str | None) -> int:
     from aiohttp import web
 
+    from bot.transport.base import TransportError
     from bot.web.app import create_app
 
     app = create_app(settings, classifier=classifier)  # type: ignore[arg-type]
     runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+    try:
+        await runner.setup()
+    except TransportError as exc:
+        await runner.cleanup()
+        print(f"gridbot: {exc}", file=sys.stderr)
+        return 2
     site = web.TCPSite(runner, settings.web.host, settings.web.port)
     try:
         await site.start()
@@ -137,6 +143,8 @@ async def _serve(settings: Settings, classifier: object, token: str | None) -> i
     print(f"gridbot is running ({settings.transport.kind} transport, {settings.storage.url})")
     if settings.transport.kind == "sim":
         print(f"  chat simulator: {base}/sim")
+    else:
+        print(f"  WeChat:         logged in through {settings.transport.resolved_endpoint}")
     print(f"  JSON API:       {base}/api/")
     if token:
         print("  admin token for this run (shown once):")

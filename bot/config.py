@@ -7,6 +7,7 @@ the people editing these files are operators, not Python developers.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DB_URL = "sqlite:///data/gridbot.db"
-TRANSPORT_KINDS = ("sim",)
+TRANSPORT_KINDS = ("sim", "wechaty")
+ENDPOINT_ENV = "WECHATY_PUPPET_SERVICE_ENDPOINT"
+TOKEN_ENV = "WECHATY_PUPPET_SERVICE_TOKEN"
 
 
 class ConfigError(Exception):
@@ -45,6 +48,17 @@ class WebSettings:
 @dataclass(frozen=True)
 class TransportSettings:
     kind: str = "sim"
+    endpoint: str = ""  # host:port of the puppet service; or WECHATY_PUPPET_SERVICE_ENDPOINT
+    token: str = ""  # the puppet service token; or WECHATY_PUPPET_SERVICE_TOKEN
+    reconnect_max_seconds: int = 30
+
+    @property
+    def resolved_endpoint(self) -> str:
+        return os.environ.get(ENDPOINT_ENV) or self.endpoint
+
+    @property
+    def resolved_token(self) -> str:
+        return os.environ.get(TOKEN_ENV) or self.token
 
 
 @dataclass(frozen=True)
@@ -172,6 +186,20 @@ def _validate(s: Settings) -> None:
             f"config: [transport] kind must be one of {', '.join(TRANSPORT_KINDS)}, "
             f"got {s.transport.kind!r}"
         )
+    if s.transport.kind == "wechaty":
+        endpoint = s.transport.resolved_endpoint
+        if not endpoint:
+            raise ConfigError(
+                f'config: [transport] endpoint is required for kind = "wechaty" (host:port of '
+                f"the puppet service), or set {ENDPOINT_ENV}")
+        host, _, port = endpoint.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"config: [transport] endpoint must be host:port, got {endpoint!r}")
+        if not s.transport.resolved_token:
+            raise ConfigError(f'config: [transport] token is required for kind = "wechaty", '
+                              f"or set {TOKEN_ENV}")
+    if s.transport.reconnect_max_seconds < 1:
+        raise ConfigError("config: [transport] reconnect_max_seconds must be at least 1")
     for key in ("min_interval_ms", "jitter_ms"):
         if getattr(s.sending, key) < 0:
             raise ConfigError(f"config: [sending] {key} must not be negative")

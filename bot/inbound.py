@@ -46,6 +46,10 @@ class InboundProcessor:
     def context(self) -> Context:
         return self._ctx
 
+    @context.setter
+    def context(self, ctx: Context) -> None:
+        self._ctx = ctx
+
     async def receive(self, msg: ChatMessage) -> None:
         """The transport's callback: store, then queue. Returns once the message is durable."""
         row_id = await asyncio.to_thread(self._store, msg)

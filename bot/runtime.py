@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -48,6 +49,17 @@ def prepare_database(settings: Settings) -> Engine:
     return engine
 
 
+def make_transport(settings: Settings) -> BaseTransport:
+    t = settings.transport
+    if t.kind == "wechaty":
+        from bot.transport.wechaty import WechatyTransport
+
+        return WechatyTransport(t.resolved_endpoint, t.resolved_token,
+                                bot_name=settings.general.bot_name,
+                                backoff_max=t.reconnect_max_seconds)
+    return SimTransport(settings.general.bot_name)
+
+
 class Runtime:
     def __init__(self, settings: Settings, *, classifier: Classifier | None = None,
                  transport: BaseTransport | None = None,
@@ -60,7 +72,7 @@ class Runtime:
         self.context: Context | None = None
         self.scheduler: Scheduler | None = None
         self._timers_lock = asyncio.Lock()  # one sweep at a time, scheduled or called
-        self.transport: BaseTransport = transport or SimTransport(settings.general.bot_name)
+        self.transport: BaseTransport = transport or make_transport(settings)
         self.engine: Engine | None = None
         self.processor: InboundProcessor | None = None
         self.sender: OutboxSender | None = None
@@ -81,7 +93,13 @@ class Runtime:
                                           settings=s.processing, on_sendable=self.sender.wake)
         if isinstance(self.transport, SimTransport):
             await asyncio.to_thread(self._load_sim_world, self.transport)
+        on_room = getattr(self.transport, "on_room", None)
+        if on_room is not None:
+            on_room(self._record_room)
         await self.transport.start(self.processor.receive)
+        # A real account's id is known only after login.
+        self.context = ctx = replace(ctx, bot_id=self.transport.self_id)
+        self.processor.context = ctx
         await self.processor.start()
         await self.sender.start()
         if self._run_scheduler:
@@ -103,6 +121,17 @@ class Runtime:
         if steps and self.sender:
             self.sender.wake()
         return steps
+
+    async def _record_room(self, room: RoomInfo) -> None:
+        """A room the bot is in, joined, or saw renamed: recorded by id, its topic kept fresh."""
+        assert self.engine is not None
+        engine = self.engine
+
+        def record() -> None:
+            with db.session_scope(engine) as session:
+                queries.record_room(session, room_id=room.id, topic=room.topic)
+
+        await asyncio.to_thread(record)
 
     def _load_sim_world(self, sim: SimTransport) -> None:
         assert self.engine is not None

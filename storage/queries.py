@@ -18,6 +18,7 @@ from storage.models import (
     ApiToken,
     Case,
     CaseEvent,
+    CaseStatus,
     ChatGroup,
     Community,
     Counter,
@@ -40,8 +41,30 @@ def get_group(session: Session, *, room_id: str) -> ChatGroup | None:
     return session.exec(select(ChatGroup).where(ChatGroup.room_id == room_id)).first()
 
 
+def record_room(session: Session, *, room_id: str, topic: str) -> ChatGroup:
+    """A room the transport reports: new ones are recorded unbound (a leader binds them with
+    绑定网格), known ones get their current topic."""
+    group = get_group(session, room_id=room_id)
+    if group is None:
+        try:
+            with session.begin_nested():
+                group = ChatGroup(room_id=room_id, topic=topic)
+                session.add(group)
+            return group
+        except IntegrityError:
+            group = get_group(session, room_id=room_id)
+            assert group is not None
+    if topic and group.topic != topic:
+        group.topic = topic
+    return group
+
+
 def get_grid(session: Session, *, grid_id: int) -> Grid | None:
     return session.get(Grid, grid_id)
+
+
+def list_grids(session: Session) -> list[Grid]:
+    return list(session.exec(select(Grid).order_by(col(Grid.id))).all())
 
 
 def find_grid(session: Session, *, ref: str) -> Grid | None:
@@ -176,6 +199,17 @@ def record_event(session: Session, *, case: Case, actor_id: int | None, action: 
 
 def get_case(session: Session, *, no: int) -> Case | None:
     return session.exec(select(Case).where(Case.no == no)).first()
+
+
+def latest_open_case(session: Session, *, reporter_id: int, group_id: int,
+                     since: datetime) -> Case | None:
+    open_states = [CaseStatus.REPORTED, CaseStatus.ACCEPTED, CaseStatus.DISPATCHED,
+                   CaseStatus.REOPENED, CaseStatus.RESOLVED]
+    return session.exec(
+        select(Case).where(Case.reporter_id == reporter_id).where(Case.group_id == group_id)
+        .where(col(Case.status).in_(open_states)).where(col(Case.created_at) >= since)
+        .order_by(col(Case.created_at).desc())
+    ).first()
 
 
 def list_cases(session: Session, *, status: str | None = None, grid_id: int | None = None,

@@ -17,10 +17,10 @@ from handlers.cases.actions import Refusal
 from handlers.cases.relay import case_facts
 from handlers.cases.timers import current_due
 from handlers.commands.parser import Command
-from handlers.commands.permissions import LEADER, RULES, WORKER
+from handlers.commands.permissions import BINDER, LEADER, RULES, WORKER
 from handlers.context import Context
 from storage import queries
-from storage.models import Case, CaseStatus, CaseSupporter, ChatGroup, Person, Role
+from storage.models import Case, CaseStatus, CaseSupporter, ChatGroup, GroupKind, Person, Role
 
 LIST_LIMIT = 10
 
@@ -63,6 +63,9 @@ def run_command(session: Session, ctx: Context, cmd: Command, person: Person,
             reply.send("refuse_role", reason="只有网格员、网格长和社区工作人员有待办工单")
             return True
         reply.send("todo", cases=_todo(session, ctx, person))
+        return True
+    if cmd.name == "bind":
+        _bind(session, ctx, reply, cmd, person, room_id)
         return True
     if cmd.name == "mine":
         reply.send("mine", cases=[_line(session, ctx, c) for c in _mine(session, person)])
@@ -140,6 +143,31 @@ def _perform(session: Session, ctx: Context, reply: Reply, cmd: Command, person:
         case "show" | "query":
             reply.send("case_detail", **_detail(session, ctx, case,
                                                  private=reply.room_id is None))
+
+
+def _bind(session: Session, ctx: Context, reply: Reply, cmd: Command, person: Person,
+          room_id: str | None) -> None:
+    """绑定网格: bind the group this is said in to a grid, by the grid's name. Groups are bound by
+    room id, never by topic, because residents rename groups."""
+    if not BINDER.allows(session, person, None):
+        reply.send("refuse_role", reason=BINDER.reason)
+        return
+    if room_id is None:
+        reply.send("bind_in_group")
+        return
+    grid = queries.find_grid(session, ref=cmd.text.strip())
+    if grid is None:
+        names = "、".join(g.name for g in queries.list_grids(session))
+        reply.send("refuse_unknown_grid", name=cmd.text.strip(), names=names)
+        return
+    if person.role == Role.GRID_LEADER and person.grid_id != grid.id:
+        reply.send("refuse_role", reason="网格长只能把群绑定到自己的网格")
+        return
+    group = queries.record_room(session, room_id=room_id, topic="")
+    group.grid_id = grid.id
+    group.kind = GroupKind.RESIDENT
+    group.community_id = None
+    reply.send("bound", grid=grid.name)
 
 
 def _category_key(ctx: Context, text: str) -> str | None:

@@ -43,6 +43,7 @@ SPECS = [
     Spec("recategorize", "改类", "改类 #工单号 类别（如：市政设施）", needs_no=True,
          needs_text="类别"),
     Spec("dismiss", "不是工单", "不是工单 #工单号", needs_no=True),
+    Spec("bind", "绑定网格", "绑定网格 网格名称（在要绑定的群里发送）", needs_text="网格名称"),
     Spec("help", "帮助", "帮助"),
 ]
 BY_NAME = {s.name: s for s in SPECS}

@@ -44,6 +44,10 @@ def _grid_leader(session: Session, person: Person, case: Case | None) -> bool:
     return person.role == Role.GRID_LEADER and (case is None or person.grid_id == case.grid_id)
 
 
+def _binder(session: Session, person: Person, case: Case | None) -> bool:
+    return person.role in (Role.STAFF, Role.GRID_LEADER)
+
+
 def _reporter(session: Session, person: Person, case: Case | None) -> bool:
     if case is None:
         return True
@@ -63,6 +67,7 @@ LEADER = Permission("leader", "只有本网格的网格长或社区工作人员�
 REPORTER = Permission("reporter", "只有反映这个问题的居民可以催办", _reporter)
 VIEWER = Permission("viewer", "只有反映问题的居民和负责的网格员可以查看这个工单",
                     _reporter_or_worker)
+BINDER = Permission("binder", "只有社区工作人员和网格长可以绑定群和网格", _binder)
 ANYONE = Permission("anyone", "", lambda session, person, case: True)
 
 #: command name -> who may run it
@@ -70,7 +75,7 @@ RULES: dict[str, Permission] = {
     "accept": WORKER, "progress": WORKER, "dispatch": WORKER, "resolve": WORKER,
     "reject": WORKER, "merge": WORKER, "show": VIEWER, "todo": WORKER, "assign": LEADER,
     "query": VIEWER, "mine": ANYONE, "urge": REPORTER, "rate": ANYONE, "help": ANYONE,
-    "recategorize": WORKER, "dismiss": WORKER,
+    "recategorize": WORKER, "dismiss": WORKER, "bind": BINDER,
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlmodel import Session
 
@@ -50,6 +51,8 @@ def handle_inbound(session: Session, ctx: Context, msg: InboundMessage) -> Resul
     if msg.sender_id == ctx.bot_id:
         return Result(Outcome.OWN)
     if msg.kind != "text":
+        if msg.kind == "image" and msg.room_id is not None:
+            _attach_photo(session, ctx, msg)
         return Result(Outcome.NON_TEXT)
     command = parse_command(msg.text)
     if command is not None:
@@ -121,6 +124,23 @@ def _handle_private(session: Session, ctx: Context, msg: InboundMessage) -> Resu
     if case.urgent:
         _alert_staff(session, ctx, case, grid=grid, group=group, reporter=reporter, staff=staff)
     return Result(Outcome.CASE, case.no, decision)
+
+
+def _attach_photo(session: Session, ctx: Context, msg: InboundMessage) -> None:
+    """A photo from a resident usually shows the problem they just reported: note it on their
+    latest open case in this group (within a day). The image itself is kept only where the
+    transport could fetch it (see README: the puppet-service client cannot read large files)."""
+    person = queries.get_person(session, contact_id=msg.sender_id)
+    group = queries.get_group(session, room_id=msg.room_id or "")
+    if person is None or group is None:
+        return
+    case = queries.latest_open_case(session, reporter_id=person.id or 0, group_id=group.id or 0,
+                                    since=ctx.now() - timedelta(hours=24))
+    if case is None:
+        return
+    queries.record_event(session, case=case, actor_id=person.id, action="photo",
+                         from_status=case.status, to_status=case.status,
+                         note=f"居民发来一张照片（消息 {msg.message_id}，原图未能获取）")
 
 
 def _join(session: Session, ctx: Context, case: Case, person: Person, msg: InboundMessage,
