@@ -141,6 +141,10 @@ class Classifier:
             if (w := self.rules.signals.get(tok)) is not None:
                 signal += w
                 hits.append(Hit("signal", tok, None, w))
+        for wp in self.rules.signal_patterns:
+            if m := wp.pattern.search(text):
+                signal += wp.weight
+                hits.append(Hit("signal", m.group(0), None, wp.weight))
         for ch in ("?", "？"):
             if ch in text and ch not in seen and (w := self.rules.signals.get(ch)):
                 signal += w

@@ -62,6 +62,7 @@ class IntakeRules:
     strong_score: float
     max_request_chars: int
     signals: dict[str, float]
+    signal_patterns: tuple[WeightedPattern, ...]
     by_category: dict[str, CategoryRules]
     vetoes: dict[str, tuple[re.Pattern[str], ...]]  # reason -> patterns
     veto_exceptions: dict[str, tuple[re.Pattern[str], ...]]
@@ -146,6 +147,9 @@ def load_rules(path: Path | None = None, categories: tuple[Category, ...] | None
         strong_score=float(th.get("strong_score", 4.0)),
         max_request_chars=int(th.get("max_request_chars", 300)),
         signals=_weights(raw.get("signals", {}).get("problem", {}), "signals.problem", where),
+        signal_patterns=tuple(
+            WeightedPattern(_compile(p, "signals.patterns", where), float(w))
+            for p, w in raw.get("signals", {}).get("patterns", {}).items()),
         by_category=by_category,
         vetoes=vetoes,
         veto_exceptions=exceptions,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -52,7 +53,9 @@ class PuppetServer:
         self.proc = subprocess.Popen(
             ["node", "puppet_server.mjs", "--port", str(self.grpc_port), "--control-port",
              str(self.control_port), "--token", TOKEN, "--exit-with-parent"],
-            cwd=E2E, stdout=subprocess.PIPE, stderr=self.log_path.open("a"), text=True)
+            cwd=E2E, stdout=subprocess.PIPE, stderr=self.log_path.open("a"), text=True,
+            # the server keeps file-box registries in TMPDIR: keep them in the test's folder
+            env={**os.environ, "TMPDIR": str(self.log_path.parent)})
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()  # the server prints READY or exits
         assert line.startswith("READY"), f"puppet server did not start: {line!r}, see "\
