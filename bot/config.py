@@ -78,6 +78,24 @@ class IntakeSettings:
 class SendingSettings:
     min_interval_ms: int = 0
     jitter_ms: int = 0
+    daily_cap: int = 0  # sends per account per local day; 0 = no cap. Urgent messages pass.
+
+
+@dataclass(frozen=True)
+class NoticesSettings:
+    grace_minutes: int = 60  # a notice due while gridbot was down is still sent this late
+    receipt_hours: int = 72  # a 收到 counts for the group's latest notice sent this recently
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class DigestsSettings:
+    daily_at: str = "08:30"  # each grid worker's daily digest, local time; "" = off
+    weekly_day: str = "mon"
+    weekly_at: str = "09:00"  # the weekly report to staff groups; "" = off
+    resident_summary_at: str = ""  # a short daily summary into resident groups; "" = off
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,8 @@ class Settings:
     intake: IntakeSettings = field(default_factory=IntakeSettings)
     sending: SendingSettings = field(default_factory=SendingSettings)
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
+    notices: NoticesSettings = field(default_factory=NoticesSettings)
+    digests: DigestsSettings = field(default_factory=DigestsSettings)
     source: Path | None = None
 
 
@@ -109,6 +129,8 @@ _SECTION_TYPES: dict[str, type] = {
     "intake": IntakeSettings,
     "sending": SendingSettings,
     "processing": ProcessingSettings,
+    "notices": NoticesSettings,
+    "digests": DigestsSettings,
 }
 
 
@@ -200,17 +222,37 @@ def _validate(s: Settings) -> None:
                               f"or set {TOKEN_ENV}")
     if s.transport.reconnect_max_seconds < 1:
         raise ConfigError("config: [transport] reconnect_max_seconds must be at least 1")
-    for key in ("min_interval_ms", "jitter_ms"):
+    for key in ("min_interval_ms", "jitter_ms", "daily_cap"):
         if getattr(s.sending, key) < 0:
             raise ConfigError(f"config: [sending] {key} must not be negative")
     if s.processing.max_attempts < 1:
         raise ConfigError("config: [processing] max_attempts must be at least 1")
     if s.processing.timer_seconds < 1:
         raise ConfigError("config: [processing] timer_seconds must be at least 1")
+    for key in ("grace_minutes", "receipt_hours"):
+        if getattr(s.notices, key) < 0:
+            raise ConfigError(f"config: [notices] {key} must not be negative")
+    for key in ("daily_at", "weekly_at", "resident_summary_at"):
+        value = getattr(s.digests, key)
+        if value and parse_clock(value) is None:
+            raise ConfigError(f'config: [digests] {key} must be a time like "08:30" or "", '
+                              f"got {value!r}")
+    if s.digests.weekly_day not in WEEKDAYS:
+        raise ConfigError(f"config: [digests] weekly_day must be one of {', '.join(WEEKDAYS)}, "
+                          f"got {s.digests.weekly_day!r}")
     for key in ("rules", "userdict", "deadlines", "calendar"):
         value = getattr(s.intake, key)
         if value and not _resolve(s, value).is_file():
             raise ConfigError(f"config: [intake] {key} file not found: {value}")
+
+
+def parse_clock(value: str) -> tuple[int, int] | None:
+    """"08:30" -> (8, 30); None if it is not a time of day."""
+    hour, sep, minute = value.strip().partition(":")
+    if not sep or not hour.isdigit() or not minute.isdigit() or len(minute) != 2:
+        return None
+    h, m = int(hour), int(minute)
+    return (h, m) if 0 <= h < 24 and 0 <= m < 60 else None
 
 
 def _resolve(s: Settings, value: str) -> Path:

@@ -104,7 +104,11 @@ class InboundProcessor:
 
     async def _sweep(self) -> None:
         while True:
-            ids = await asyncio.to_thread(self._due_for_retry)
+            try:
+                ids = await asyncio.to_thread(self._due_for_retry)
+            except Exception:
+                log.exception("inbound sweeper: database error; retrying shortly")
+                ids = []
             for row_id in ids:
                 self._enqueue(row_id)
             await asyncio.sleep(self._settings.retry_seconds / 6 or 1)

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -25,6 +25,8 @@ from handlers.context import Context, system_clock
 from handlers.deadlines import load_deadlines
 from handlers.intake.classifier import Classifier
 from handlers.intake.rules import load_rules
+from handlers.notices.publish import SweepReport, run_due_notices
+from handlers.notices.receipts import ReceiptRules
 from handlers.texts import Texts
 from handlers.worktime import WorkCalendar
 from storage import db, queries
@@ -72,6 +74,7 @@ class Runtime:
         self.context: Context | None = None
         self.scheduler: Scheduler | None = None
         self._timers_lock = asyncio.Lock()  # one sweep at a time, scheduled or called
+        self._notices_lock = asyncio.Lock()
         self.transport: BaseTransport = transport or make_transport(settings)
         self.engine: Engine | None = None
         self.processor: InboundProcessor | None = None
@@ -87,8 +90,9 @@ class Runtime:
             calendar=WorkCalendar.load(s.general.tz, resolve_path(s, s.intake.calendar)),
             bot_id=self.transport.self_id, bot_name=self.transport.self_name,
             clock=self._clock,
+            receipts=ReceiptRules.load(window=timedelta(hours=s.notices.receipt_hours)),
         )
-        self.sender = OutboxSender(self.engine, self.transport, s.sending)
+        self.sender = OutboxSender(self.engine, self.transport, s.sending, tz=s.general.tz)
         self.processor = InboundProcessor(self.engine, ctx, transport=self.transport.name,
                                           settings=s.processing, on_sendable=self.sender.wake)
         if isinstance(self.transport, SimTransport):
@@ -103,9 +107,14 @@ class Runtime:
         await self.processor.start()
         await self.sender.start()
         if self._run_scheduler:
-            self.scheduler = Scheduler(self.run_timers,
-                                       interval_seconds=s.processing.timer_seconds)
+            self.scheduler = Scheduler()
+            self.scheduler.every("case-timers", s.processing.timer_seconds, self.run_timers)
+            self.scheduler.every("notices", s.processing.timer_seconds, self.run_notices)
             self.scheduler.start()
+
+    def wake_sender(self) -> None:
+        if self.sender is not None:
+            self.sender.wake()
 
     async def run_timers(self) -> int:
         """One sweep of reminders, escalations and follow-ups, then wake the sender."""
@@ -121,6 +130,28 @@ class Runtime:
         if steps and self.sender:
             self.sender.wake()
         return steps
+
+    async def run_notices(self) -> SweepReport:
+        """Queue every notice occurrence that is due, then set a wake-up for the next one."""
+        assert self.engine is not None and self.context is not None
+        engine, ctx = self.engine, self.context
+        grace = timedelta(minutes=self.settings.notices.grace_minutes)
+
+        def sweep() -> tuple[SweepReport, datetime | None]:
+            with db.session_scope(engine) as session:
+                report = run_due_notices(session, ctx, grace=grace)
+            with db.session_scope(engine) as session:
+                return report, queries.next_notice_due(session)
+
+        async with self._notices_lock:
+            report, next_due = await asyncio.to_thread(sweep)
+        if report.deliveries or report.missed:
+            log.info("notices: %d occurrences queued (%d group messages), %d missed, %d failed",
+                     report.sent, report.deliveries, report.missed, report.failed)
+            self.wake_sender()
+        if self.scheduler is not None and next_due is not None:
+            self.scheduler.at("notice-next", next_due, self.run_notices)
+        return report
 
     async def _record_room(self, room: RoomInfo) -> None:
         """A room the bot is in, joined, or saw renamed: recorded by id, its topic kept fresh."""

@@ -4,11 +4,12 @@ the bot is, and the clock — a clock passed in, so tests move time instead of w
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from handlers.deadlines import Deadlines
 from handlers.intake.classifier import Classifier
+from handlers.notices.receipts import ReceiptRules
 from handlers.texts import Texts
 from handlers.worktime import WorkCalendar
 
@@ -26,6 +27,7 @@ class Context:
     bot_id: str
     bot_name: str
     clock: Callable[[], datetime] = system_clock
+    receipts: ReceiptRules = field(default_factory=ReceiptRules.load)
 
     def now(self) -> datetime:
         return self.clock()

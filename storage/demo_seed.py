@@ -1,6 +1,7 @@
 """A small living world for `make run`: one street, two communities, three grids, each with its
 residents' group, a grid worker and a grid leader; each community has a staff working group
-(where overdue cases escalate) and a director; plus one street staff member.
+(where overdue cases escalate) and a director; the street has its own working group (weekly
+reports) and one staff member. Two groups carry tags, for notices addressed by tag.
 
 Room and contact ids are the simulator's: a contact id is the display name, so typing a worker's
 name in /sim lets a newcomer act as that worker.
@@ -26,7 +27,9 @@ COMMUNITIES = {
          ("陈静", "刘洋"), ("马先生", "黄女士")),
     ],
 }
-STAFF = ("孙丽",)  # street staff, in no group
+STAFF = ("孙丽",)  # street staff
+STREET_GROUP = ("xingfu-street@chatroom", "幸福街道网格工作群")
+TAGS = {"xingfuli-1@chatroom": ["老旧小区"], "hepingyuan@chatroom": ["沿街商铺"]}
 #: community -> (staff group room, topic, community staff)
 STAFF_GROUPS = {
     "幸福里社区": ("xingfuli-staff@chatroom", "幸福里社区工作群", "周主任"),
@@ -53,7 +56,8 @@ def seed_demo(session: Session) -> bool:
             grid = Grid(community_id=community.id, name=grid_name)
             session.add(grid)
             session.flush()
-            session.add(ChatGroup(room_id=room_id, topic=topic, grid_id=grid.id))
+            session.add(ChatGroup(room_id=room_id, topic=topic, grid_id=grid.id,
+                                  tags=TAGS.get(room_id, [])))
             session.add(Person(contact_id=worker, name=worker, role=Role.GRID_WORKER,
                                grid_id=grid.id))
             session.add(Person(contact_id=leader, name=leader, role=Role.GRID_LEADER,
@@ -61,6 +65,8 @@ def seed_demo(session: Session) -> bool:
             for resident in residents:
                 session.add(Person(contact_id=resident, name=resident, role=Role.RESIDENT,
                                    grid_id=grid.id))
+    session.add(ChatGroup(room_id=STREET_GROUP[0], topic=STREET_GROUP[1],
+                          kind=GroupKind.TOWNSHIP, street_id=street.id))
     for name in STAFF:
         session.add(Person(contact_id=name, name=name, role=Role.STAFF))
     session.flush()

@@ -70,8 +70,10 @@ class InboundStatus(enum.StrEnum):
 
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
+    SENDING = "sending"  # claimed by a sender; back to pending if it died mid-send
     SENT = "sent"
-    FAILED = "failed"
+    FAILED = "failed"  # gave up retrying; shown to staff
+    CANCELLED = "cancelled"  # a notice cancelled before this row went out
 
 
 # --- the grid hierarchy -------------------------------------------------------------------------
@@ -102,11 +104,14 @@ class Grid(SQLModel, table=True):
 class GroupKind(enum.StrEnum):
     RESIDENT = "resident"  # a grid's residents' group: where cases are reported and relayed
     STAFF = "staff"  # a community's working group: where overdue cases escalate
+    TOWNSHIP = "township"  # the street's own working group: weekly reports on every grid
 
 
 class ChatGroup(SQLModel, table=True):
     """A chat room the bot sits in. Bound to a grid by the transport's room id, never by topic,
-    because residents rename groups. Staff working groups are bound to a community instead."""
+    because residents rename groups. Staff working groups are bound to a community instead, the
+    township's working group to its street. Tags ("老旧小区", "沿街商铺") let staff address a
+    notice to groups across grids."""
 
     __tablename__ = "chat_groups"
     id: int | None = Field(default=None, primary_key=True)
@@ -115,6 +120,8 @@ class ChatGroup(SQLModel, table=True):
     kind: str = Field(default=GroupKind.RESIDENT, max_length=20)
     grid_id: int | None = Field(default=None, foreign_key="grids.id", index=True)
     community_id: int | None = Field(default=None, foreign_key="communities.id", index=True)
+    street_id: int | None = Field(default=None, foreign_key="streets.id", index=True)
+    tags: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     created_at: datetime = _ts()
 
 
@@ -237,6 +244,14 @@ class InboundMessage(SQLModel, table=True):
     outcome: str | None = Field(default=None, max_length=30)
 
 
+class Priority(enum.IntEnum):
+    """Outbox order: an emergency first, conversation next, broadcasts when nothing else waits."""
+
+    BULK = -10  # notices and digests
+    NORMAL = 0  # acknowledgements, relays, answers to commands
+    URGENT = 10  # urgent cases: also allowed past the daily send cap
+
+
 class OutboxMessage(SQLModel, table=True):
     """A message to send, persisted first, then sent, then marked."""
 
@@ -255,6 +270,7 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = _ts()
     next_attempt_at: datetime | None = _ts(nullable=True)
+    claimed_at: datetime | None = _ts(nullable=True)
     sent_at: datetime | None = _ts(nullable=True)
 
 
@@ -282,4 +298,95 @@ class Correction(SQLModel, table=True):
     old_value: str = Field(max_length=20)
     new_value: str = Field(max_length=20)
     actor_id: int | None = Field(default=None, foreign_key="people.id")
+    at: datetime = _ts()
+
+
+# --- notices and digests ------------------------------------------------------------------------
+
+
+class NoticeStatus(enum.StrEnum):
+    DRAFT = "draft"  # composed in chat, waiting for 确认发布
+    ACTIVE = "active"  # scheduled or sent; what it is doing is derived from runs and deliveries
+    CANCELLED = "cancelled"
+
+
+class Notice(SQLModel, table=True):
+    """A notice staff publish to many groups: now, at ``send_at``, or on a repeat rule. The row is
+    the schedule: ``next_run_at`` is when it is next due, so a restart loses nothing."""
+
+    __tablename__ = "notices"
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=100)
+    body: str  # a jinja2 template rendered per group
+    targets: dict[str, Any] = Field(default_factory=dict,
+                                    sa_column=sa.Column(sa.JSON, nullable=False))
+    send_at: datetime | None = _ts(nullable=True)
+    repeat: str | None = Field(default=None, max_length=100)  # crontab: "0 9 * * 1"
+    repeat_until: datetime | None = _ts(nullable=True)
+    ask_receipt: bool = True
+    status: str = Field(default=NoticeStatus.ACTIVE, max_length=20, index=True)
+    next_run_at: datetime | None = _ts(nullable=True, index=True)
+    created_by: str = Field(default="", max_length=100)
+    created_by_person_id: int | None = Field(default=None, foreign_key="people.id")
+    created_at: datetime = _ts()
+    cancelled_at: datetime | None = _ts(nullable=True)
+
+
+class NoticeRunStatus(enum.StrEnum):
+    SENT = "sent"  # deliveries were queued
+    MISSED = "missed"  # gridbot was down past the grace period: reported, not sent late
+    FAILED = "failed"  # the targets named no group any more; reported
+
+
+class NoticeRun(SQLModel, table=True):
+    """One occurrence of a notice, or one resend. ``key`` is unique per notice ("at:<moment>",
+    "resend:<n>"), so an occurrence is handled once even if two sweeps (or two processes) reach
+    it together."""
+
+    __tablename__ = "notice_runs"
+    __table_args__ = (sa.UniqueConstraint("notice_id", "key", name="uq_notice_run"),)
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="notices.id", index=True)
+    key: str = Field(max_length=60)
+    scheduled_for: datetime = _ts()
+    kind: str = Field(default="scheduled", max_length=20)  # scheduled | resend
+    status: str = Field(default=NoticeRunStatus.SENT, max_length=20)
+    note: str = Field(default="", max_length=200)
+    created_at: datetime = _ts()
+
+
+class NoticeDelivery(SQLModel, table=True):
+    """One group's copy of one occurrence. Its delivery state is its outbox row's."""
+
+    __tablename__ = "notice_deliveries"
+    __table_args__ = (sa.UniqueConstraint("run_id", "group_id", name="uq_notice_delivery"),)
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="notices.id", index=True)
+    run_id: int = Field(foreign_key="notice_runs.id", index=True)
+    group_id: int = Field(foreign_key="chat_groups.id", index=True)
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+
+
+class NoticeReceipt(SQLModel, table=True):
+    """A resident's 收到 after a notice: once per person and notice."""
+
+    __tablename__ = "notice_receipts"
+    __table_args__ = (sa.UniqueConstraint("notice_id", "person_id", name="uq_notice_receipt"),)
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="notices.id", index=True)
+    person_id: int = Field(foreign_key="people.id")
+    group_id: int = Field(foreign_key="chat_groups.id", index=True)
+    text: str = Field(default="", max_length=100)
+    at: datetime = _ts()
+
+
+class DigestRun(SQLModel, table=True):
+    """A digest sent for one period ("daily:2026-11-25"): the unique key keeps it from going out
+    twice across restarts or processes."""
+
+    __tablename__ = "digest_runs"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=60)
+    kind: str = Field(max_length=20)
+    messages: int = 0
     at: datetime = _ts()

@@ -25,6 +25,8 @@ from storage.models import (
     Grid,
     InboundMessage,
     InboundStatus,
+    Notice,
+    NoticeStatus,
     OutboxMessage,
     OutboxStatus,
     Person,
@@ -272,15 +274,51 @@ def enqueue(session: Session, *, text: str, room_id: str | None = None,
     return row
 
 
-def due_outbox(session: Session, *, now: datetime, limit: int = 20) -> Sequence[OutboxMessage]:
-    return session.exec(
+def due_outbox(session: Session, *, now: datetime, limit: int = 20,
+               min_priority: int | None = None) -> Sequence[OutboxMessage]:
+    q = (
         select(OutboxMessage)
         .where(OutboxMessage.status == OutboxStatus.PENDING)
         .where((col(OutboxMessage.next_attempt_at).is_(None))
                | (col(OutboxMessage.next_attempt_at) <= now))
-        .order_by(col(OutboxMessage.priority).desc(), col(OutboxMessage.id))
-        .limit(limit)
+    )
+    if min_priority is not None:
+        q = q.where(col(OutboxMessage.priority) >= min_priority)
+    return session.exec(
+        q.order_by(col(OutboxMessage.priority).desc(), col(OutboxMessage.id)).limit(limit)
     ).all()
+
+
+def claim_outbox(session: Session, *, row_id: int, now: datetime) -> bool:
+    """Take a pending row for sending. Only one claimer wins, so a row cancelled meanwhile, or
+    taken by another sender, is not sent."""
+    result = session.execute(
+        sa.update(OutboxMessage)
+        .where(col(OutboxMessage.id) == row_id)
+        .where(col(OutboxMessage.status) == OutboxStatus.PENDING)
+        .values(status=OutboxStatus.SENDING, claimed_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def release_stale_claims(session: Session, *, before: datetime) -> int:
+    """Rows a sender claimed and never finished (it died mid-send) go back to the queue: a
+    message is rather sent twice than lost."""
+    result = session.execute(
+        sa.update(OutboxMessage)
+        .where(col(OutboxMessage.status) == OutboxStatus.SENDING)
+        .where(col(OutboxMessage.claimed_at) < before)
+        .values(status=OutboxStatus.PENDING)
+    )
+    return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def sent_since(session: Session, *, since: datetime) -> int:
+    return session.exec(
+        select(sa.func.count()).select_from(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.SENT)
+        .where(col(OutboxMessage.sent_at) >= since)
+    ).one()
 
 
 def next_outbox_retry(session: Session) -> datetime | None:
@@ -289,6 +327,14 @@ def next_outbox_retry(session: Session) -> datetime | None:
         select(sa.func.min(OutboxMessage.next_attempt_at))
         .where(OutboxMessage.status == OutboxStatus.PENDING)
     ).one()
+
+
+# --- notices ------------------------------------------------------------------------------------
+
+
+def next_notice_due(session: Session) -> datetime | None:
+    return session.exec(select(sa.func.min(Notice.next_run_at))
+                        .where(Notice.status == NoticeStatus.ACTIVE)).one()
 
 
 # --- API tokens ---------------------------------------------------------------------------------

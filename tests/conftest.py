@@ -195,10 +195,12 @@ class Harness:
 @pytest.fixture
 def start_gridbot(aiohttp_client: Callable[..., Any], classifier: Classifier
                   ) -> Callable[..., Any]:
-    async def start(url: str, *, scheduler: bool = False, **overrides: Any) -> Harness:
+    async def start(url: str, *, scheduler: bool = False, transport: Any = None,
+                    clock: Clock | None = None, **overrides: Any) -> Harness:
         settings = make_settings(url, **overrides)
-        clock = Clock(START)
-        runtime = Runtime(settings, classifier=classifier, clock=clock, run_scheduler=scheduler)
+        clock = clock or Clock(START)
+        runtime = Runtime(settings, classifier=classifier, clock=clock, run_scheduler=scheduler,
+                          transport=transport)
         client = await aiohttp_client(create_app(settings, runtime=runtime))
         return Harness(client, runtime, clock)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 from sqlmodel import select
@@ -13,7 +14,7 @@ from bot.sender import OutboxSender
 from bot.transport.base import RoomInfo, TransportError
 from bot.transport.sim import SimTransport
 from storage import db, queries
-from storage.models import OutboxMessage, OutboxStatus
+from storage.models import OutboxMessage, OutboxStatus, Priority
 
 ROOM = "r@chatroom"
 
@@ -102,3 +103,50 @@ async def test_urgent_first_and_paced(sqlite_url: str) -> None:
     assert [m.text for m in sent] == ["紧急", "普通0", "普通1", "普通2"]
     gaps = [(b.at - a.at).total_seconds() for a, b in pairwise(sent)]
     assert min(gaps) >= 0.09, gaps  # the configured minimum gap between two sends
+
+
+async def test_the_daily_cap_holds_back_all_but_urgent_messages(sqlite_url: str) -> None:
+    engine = engine_for(sqlite_url)
+    sim = FlakySim(failures=0)
+    with db.session_scope(engine) as session:
+        for i in range(3):
+            queries.enqueue(session, room_id=ROOM, text=f"通知{i}", priority=Priority.BULK)
+    sender = OutboxSender(engine, sim, SendingSettings(daily_cap=2), retry_seconds=1)
+    await sender.start()
+    try:
+        sender.wake()
+        await wait_for(lambda: len(sim.history(room=ROOM)) == 2)
+        await asyncio.sleep(0.3)
+        assert [r.status for r in rows(engine)] == ["sent", "sent", "pending"]
+        with db.session_scope(engine) as session:
+            queries.enqueue(session, room_id=ROOM, text="5号楼电梯困人", priority=Priority.URGENT)
+        sender.wake()
+        await wait_for(lambda: len(sim.history(room=ROOM)) == 3)
+        await asyncio.sleep(0.3)
+    finally:
+        await sender.stop()
+    assert [m.text for m in sim.history(room=ROOM)] == ["通知0", "通知1", "5号楼电梯困人"]
+    assert rows(engine)[2].status == OutboxStatus.PENDING  # waits for tomorrow
+
+
+async def test_a_cancelled_row_is_not_sent_and_a_dead_senders_claim_is_released(
+        sqlite_url: str) -> None:
+    engine = engine_for(sqlite_url)
+    sim = FlakySim(failures=0)
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    with db.session_scope(engine) as session:
+        cancelled = queries.enqueue(session, room_id=ROOM, text="取消了")
+        cancelled.status = OutboxStatus.CANCELLED
+        stuck = queries.enqueue(session, room_id=ROOM, text="发到一半进程没了")
+        stuck.status, stuck.claimed_at = OutboxStatus.SENDING, long_ago
+        fresh = queries.enqueue(session, room_id=ROOM, text="别人正在发")
+        fresh.status, fresh.claimed_at = OutboxStatus.SENDING, datetime.now(UTC)
+    sender = OutboxSender(engine, sim, SendingSettings(), retry_seconds=1)
+    await sender.start()
+    try:
+        await wait_for(lambda: len(sim.history(room=ROOM)) == 1)
+        await asyncio.sleep(0.3)
+    finally:
+        await sender.stop()
+    assert [m.text for m in sim.history(room=ROOM)] == ["发到一半进程没了"]
+    assert [r.status for r in rows(engine)] == ["cancelled", "sent", "sending"]

@@ -11,9 +11,9 @@ from handlers.context import Context
 from handlers.intake.location import LocationExtractor
 from handlers.privacy import mask
 from storage import queries
-from storage.models import Case, CaseSupporter, ChatGroup, Person
+from storage.models import Case, CaseSupporter, ChatGroup, Person, Priority
 
-URGENT_PRIORITY = 10
+URGENT_PRIORITY = Priority.URGENT
 
 
 def audience(session: Session, case: Case) -> list[Person]:

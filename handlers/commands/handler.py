@@ -17,8 +17,10 @@ from handlers.cases.actions import Refusal
 from handlers.cases.relay import case_facts
 from handlers.cases.timers import current_due
 from handlers.commands.parser import Command
-from handlers.commands.permissions import BINDER, LEADER, RULES, WORKER
+from handlers.commands.permissions import BINDER, LEADER, PUBLISHER, RULES, WORKER
 from handlers.context import Context
+from handlers.notices import chat as notice_chat
+from handlers.notices.errors import NoticeError
 from storage import queries
 from storage.models import Case, CaseStatus, CaseSupporter, ChatGroup, GroupKind, Person, Role
 
@@ -66,6 +68,9 @@ def run_command(session: Session, ctx: Context, cmd: Command, person: Person,
         return True
     if cmd.name == "bind":
         _bind(session, ctx, reply, cmd, person, room_id)
+        return True
+    if cmd.name in ("publish", "confirm_publish", "cancel_publish"):
+        _notice(session, ctx, reply, cmd, person, room_id)
         return True
     if cmd.name == "mine":
         reply.send("mine", cases=[_line(session, ctx, c) for c in _mine(session, person)])
@@ -168,6 +173,30 @@ def _bind(session: Session, ctx: Context, reply: Reply, cmd: Command, person: Pe
     group.kind = GroupKind.RESIDENT
     group.community_id = None
     reply.send("bound", grid=grid.name)
+
+
+def _notice(session: Session, ctx: Context, reply: Reply, cmd: Command, person: Person,
+            room_id: str | None) -> None:
+    """发布通知 / 确认发布 / 取消发布, for staff, in a working group or privately — never in a
+    residents' group, where the preview itself would reach the residents."""
+    if not PUBLISHER.allows(session, person, None):
+        reply.send("refuse_role", reason=PUBLISHER.reason)
+        return
+    group = queries.get_group(session, room_id=room_id) if room_id else None
+    if group is not None and group.kind == GroupKind.RESIDENT:
+        reply.send("refuse_role", reason="请在工作群里或私聊我发布通知，居民群里不方便预览")
+        return
+    try:
+        if cmd.name == "publish":
+            answer = notice_chat.compose_draft(session, ctx, person, cmd.text)
+        elif cmd.name == "confirm_publish":
+            answer = notice_chat.confirm(session, ctx, person)
+        else:
+            answer = notice_chat.discard(session, ctx, person)
+    except NoticeError as exc:
+        reply.send("notice_refused", reason=str(exc))
+        return
+    reply.send(answer.template, **answer.variables)
 
 
 def _category_key(ctx: Context, text: str) -> str | None:

@@ -44,6 +44,9 @@ SPECS = [
          needs_text="类别"),
     Spec("dismiss", "不是工单", "不是工单 #工单号", needs_no=True),
     Spec("bind", "绑定网格", "绑定网格 网格名称（在要绑定的群里发送）", needs_text="网格名称"),
+    Spec("publish", "发布通知", "发布通知 对象 标题（换行后写正文）", needs_text="对象和标题"),
+    Spec("confirm_publish", "确认发布", "确认发布"),
+    Spec("cancel_publish", "取消发布", "取消发布"),
     Spec("help", "帮助", "帮助"),
 ]
 BY_NAME = {s.name: s for s in SPECS}

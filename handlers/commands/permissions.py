@@ -67,6 +67,8 @@ LEADER = Permission("leader", "只有本网格的网格长或社区工作人员�
 REPORTER = Permission("reporter", "只有反映这个问题的居民可以催办", _reporter)
 VIEWER = Permission("viewer", "只有反映问题的居民和负责的网格员可以查看这个工单",
                     _reporter_or_worker)
+PUBLISHER = Permission("publisher", "只有社区和街道工作人员可以发布通知",
+                       lambda session, person, case: _is_staff(person))
 BINDER = Permission("binder", "只有社区工作人员和网格长可以绑定群和网格", _binder)
 ANYONE = Permission("anyone", "", lambda session, person, case: True)
 
@@ -76,6 +78,7 @@ RULES: dict[str, Permission] = {
     "reject": WORKER, "merge": WORKER, "show": VIEWER, "todo": WORKER, "assign": LEADER,
     "query": VIEWER, "mine": ANYONE, "urge": REPORTER, "rate": ANYONE, "help": ANYONE,
     "recategorize": WORKER, "dismiss": WORKER, "bind": BINDER,
+    "publish": PUBLISHER, "confirm_publish": PUBLISHER, "cancel_publish": PUBLISHER,
 }
 
 

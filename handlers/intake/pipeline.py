@@ -22,8 +22,9 @@ from handlers.commands.parser import parse as parse_command
 from handlers.context import Context
 from handlers.intake.classifier import Decision
 from handlers.intake.duplicates import find_duplicate, latest_case_in_group
+from handlers.notices.receipts import record_receipt
 from storage import queries
-from storage.models import Case, CaseStatus, ChatGroup, Grid, InboundMessage, Person
+from storage.models import Case, CaseStatus, ChatGroup, Grid, InboundMessage, Person, Role
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class Outcome(enum.StrEnum):
     NON_TEXT = "non_text"  # images, voice, links, system notices
     OWN = "own"  # the bot's own message echoed back
     PRIVATE_HELP = "private_help"
+    RECEIPT = "receipt"  # 收到 after a notice: counted, never a case, no answer
     COMMAND = "command"  # a grid worker's or resident's command
     REPEAT = "repeat"  # the same resident again about a case already open
     SUPPORT = "support"  # another resident about the same problem: joins as a supporter
@@ -64,6 +66,10 @@ def handle_inbound(session: Session, ctx: Context, msg: InboundMessage) -> Resul
         return _handle_private(session, ctx, msg)
 
     group = queries.get_group(session, room_id=msg.room_id)
+    if group is not None and ctx.receipts.matches(msg.text):
+        # 收到 never opens a case; when no notice is waiting for it, it is plain chit-chat
+        return Result(Outcome.RECEIPT if _count_receipt(session, ctx, msg, group)
+                      else Outcome.SILENT)
     if group is None or group.grid_id is None:
         return Result(Outcome.UNBOUND)
     reporter = queries.get_or_create_resident(session, contact_id=msg.sender_id,
@@ -89,6 +95,17 @@ def handle_inbound(session: Session, ctx: Context, msg: InboundMessage) -> Resul
     case = _open_case(session, ctx, msg, decision, grid=grid, group=group, reporter=reporter)
     _acknowledge_in_group(session, ctx, case, decision, grid=grid, group=group, reporter=reporter)
     return Result(Outcome.CASE, case.no, decision)
+
+
+def _count_receipt(session: Session, ctx: Context, msg: InboundMessage,
+                   group: ChatGroup) -> bool:
+    """Residents' 收到 counts for the group's latest notice; workers' and staff's do not."""
+    person = queries.get_or_create_resident(session, contact_id=msg.sender_id,
+                                            name=msg.sender_name)
+    if person.role != Role.RESIDENT:
+        return False
+    return record_receipt(session, ctx.receipts, group=group, person=person, text=msg.text,
+                          at=msg.received_at) is not None
 
 
 def _handle_private(session: Session, ctx: Context, msg: InboundMessage) -> Result:
