@@ -10,11 +10,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy.engine import Engine
 
-from bot.config import Settings, resolve_path
+from bot.config import WEEKDAYS, DigestsSettings, Settings, parse_clock, resolve_path
 from bot.inbound import InboundProcessor
 from bot.scheduler import Scheduler
 from bot.sender import OutboxSender
@@ -23,6 +23,7 @@ from bot.transport.sim import SimTransport
 from handlers.cases.timers import run_timers
 from handlers.context import Context, system_clock
 from handlers.deadlines import load_deadlines
+from handlers.digests import DigestTimes, run_due_digests
 from handlers.intake.classifier import Classifier
 from handlers.intake.rules import load_rules
 from handlers.notices.publish import SweepReport, run_due_notices
@@ -62,6 +63,15 @@ def make_transport(settings: Settings) -> BaseTransport:
     return SimTransport(settings.general.bot_name)
 
 
+def digest_times(d: DigestsSettings) -> DigestTimes:
+    def at(value: str) -> time | None:
+        hm = parse_clock(value) if value else None
+        return time(*hm) if hm else None
+
+    return DigestTimes(daily=at(d.daily_at), weekly_day=WEEKDAYS.index(d.weekly_day),
+                       weekly=at(d.weekly_at), resident_summary=at(d.resident_summary_at))
+
+
 class Runtime:
     def __init__(self, settings: Settings, *, classifier: Classifier | None = None,
                  transport: BaseTransport | None = None,
@@ -75,6 +85,7 @@ class Runtime:
         self.scheduler: Scheduler | None = None
         self._timers_lock = asyncio.Lock()  # one sweep at a time, scheduled or called
         self._notices_lock = asyncio.Lock()
+        self._digests_lock = asyncio.Lock()
         self.transport: BaseTransport = transport or make_transport(settings)
         self.engine: Engine | None = None
         self.processor: InboundProcessor | None = None
@@ -110,6 +121,7 @@ class Runtime:
             self.scheduler = Scheduler()
             self.scheduler.every("case-timers", s.processing.timer_seconds, self.run_timers)
             self.scheduler.every("notices", s.processing.timer_seconds, self.run_notices)
+            self.scheduler.every("digests", s.processing.timer_seconds, self.run_digests)
             self.scheduler.start()
 
     def wake_sender(self) -> None:
@@ -152,6 +164,22 @@ class Runtime:
         if self.scheduler is not None and next_due is not None:
             self.scheduler.at("notice-next", next_due, self.run_notices)
         return report
+
+    async def run_digests(self) -> int:
+        """Queue the daily, weekly and summary digests whose time has come (once each)."""
+        assert self.engine is not None and self.context is not None
+        engine, ctx, times = self.engine, self.context, digest_times(self.settings.digests)
+
+        def sweep() -> int:
+            with db.session_scope(engine) as session:
+                return run_due_digests(session, ctx, times)
+
+        async with self._digests_lock:
+            queued = await asyncio.to_thread(sweep)
+        if queued:
+            log.info("digests: %d messages queued", queued)
+            self.wake_sender()
+        return queued
 
     async def _record_room(self, room: RoomInfo) -> None:
         """A room the bot is in, joined, or saw renamed: recorded by id, its topic kept fresh."""
