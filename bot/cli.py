@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from bot import logs
 from bot.config import ConfigError, Settings, load_settings
 from handlers.intake.rules import RulesError
 
@@ -29,11 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # default to SUPPRESS so a subcommand's parser does not overwrite a value given earlier.
     args.config = getattr(args, "config", None)
     args.quiet = getattr(args, "quiet", False)
-    logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    quiet_libraries()
     try:
         settings = load_settings(args.config)
+        logs.configure(fmt=settings.logging.format, level=settings.logging.level,
+                       quiet=args.quiet, account=settings.instance.account)
+        quiet_libraries()
         return int(args.func(settings, args) or 0)
     except (ConfigError, RulesError) as exc:
         print(f"gridbot: {exc}", file=sys.stderr)

@@ -106,6 +106,28 @@ class ProcessingSettings:
 
 
 @dataclass(frozen=True)
+class InstanceSettings:
+    account: str = ""  # the bot account this process serves; "" when there is only one
+    lease_seconds: int = 15  # leader lease for the scheduled sweeps; a dead leader's successor
+    #                          takes over within this time
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    messages_per_minute: int = 12  # per sender; beyond it messages are kept but not read
+    max_message_chars: int = 20_000  # longer messages are stored cut to this length
+
+
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    format: str = "text"  # "json": one JSON object a line, for log collectors
+    level: str = "info"
+
+
+@dataclass(frozen=True)
 class Settings:
     general: GeneralSettings = field(default_factory=GeneralSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -117,6 +139,9 @@ class Settings:
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     notices: NoticesSettings = field(default_factory=NoticesSettings)
     digests: DigestsSettings = field(default_factory=DigestsSettings)
+    instance: InstanceSettings = field(default_factory=InstanceSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
     source: Path | None = None
 
 
@@ -131,6 +156,9 @@ _SECTION_TYPES: dict[str, type] = {
     "processing": ProcessingSettings,
     "notices": NoticesSettings,
     "digests": DigestsSettings,
+    "instance": InstanceSettings,
+    "limits": LimitsSettings,
+    "logging": LoggingSettings,
 }
 
 
@@ -240,6 +268,20 @@ def _validate(s: Settings) -> None:
     if s.digests.weekly_day not in WEEKDAYS:
         raise ConfigError(f"config: [digests] weekly_day must be one of {', '.join(WEEKDAYS)}, "
                           f"got {s.digests.weekly_day!r}")
+    if s.instance.lease_seconds < 3:
+        raise ConfigError("config: [instance] lease_seconds must be at least 3")
+    if len(s.instance.account) > 100:
+        raise ConfigError("config: [instance] account must be at most 100 characters")
+    if s.limits.messages_per_minute < 1:
+        raise ConfigError("config: [limits] messages_per_minute must be at least 1")
+    if not 100 <= s.limits.max_message_chars <= 100_000:
+        raise ConfigError("config: [limits] max_message_chars must be between 100 and 100000")
+    if s.logging.format not in LOG_FORMATS:
+        raise ConfigError(f"config: [logging] format must be one of {', '.join(LOG_FORMATS)}, "
+                          f"got {s.logging.format!r}")
+    if s.logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"config: [logging] level must be debug, info, warning or error, "
+                          f"got {s.logging.level!r}")
     for key in ("rules", "userdict", "deadlines", "calendar"):
         value = getattr(s.intake, key)
         if value and not _resolve(s, value).is_file():

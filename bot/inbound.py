@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from bot.config import ProcessingSettings
+from bot.faults import crash_point
+from bot.metrics import Metrics
 from bot.retry import after_failure
 from bot.transport.base import ChatMessage
 from handlers.context import Context
@@ -26,13 +28,18 @@ from storage.models import InboundMessage, InboundStatus
 
 log = logging.getLogger(__name__)
 
-MAX_TEXT = 20_000  # a longer text is stored cut, with the kind unchanged
+MAX_TEXT = 20_000  # default: a longer text is stored cut ([limits] max_message_chars)
 
 
 class InboundProcessor:
     def __init__(self, engine: Engine, ctx: Context, *, transport: str,
-                 settings: ProcessingSettings, on_sendable: Callable[[], None]) -> None:
+                 settings: ProcessingSettings, on_sendable: Callable[[], None],
+                 account: str | None = None, max_text: int = MAX_TEXT,
+                 metrics: Metrics | None = None) -> None:
         self._engine = engine
+        self._metrics = metrics or Metrics()
+        self._account = account
+        self._max_text = max_text
         self._ctx = ctx
         self._transport = transport
         self._settings = settings
@@ -40,6 +47,8 @@ class InboundProcessor:
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._queued: set[int] = set()  # so the sweeper does not queue a row twice
         self._tasks: list[asyncio.Task[None]] = []
+        self._busy = False  # a row is being processed
+        self._stopping = False
         self.processed = 0
 
     @property
@@ -53,6 +62,8 @@ class InboundProcessor:
     async def receive(self, msg: ChatMessage) -> None:
         """The transport's callback: store, then queue. Returns once the message is durable."""
         row_id = await asyncio.to_thread(self._store, msg)
+        self._metrics.messages_in.labels(kind=msg.kind).inc()
+        crash_point("inbound.stored")
         if row_id is not None:
             self._enqueue(row_id)
 
@@ -63,9 +74,10 @@ class InboundProcessor:
 
     def _store(self, msg: ChatMessage) -> int | None:
         row = InboundMessage(
-            transport=self._transport, message_id=msg.id[:200], room_id=msg.room_id,
+            transport=self._transport, account=self._account, message_id=msg.id[:200],
+            room_id=msg.room_id,
             sender_id=msg.sender_id[:200], sender_name=(msg.sender_name or "")[:100],
-            kind=msg.kind, text=(msg.text or "")[:MAX_TEXT], mentions=list(msg.mentions),
+            kind=msg.kind, text=(msg.text or "")[:self._max_text], mentions=list(msg.mentions),
             mentions_bot=msg.mentions_bot, sent_at=msg.at,
         )
         with session_scope(self._engine) as session:
@@ -80,7 +92,13 @@ class InboundProcessor:
         self._tasks = [asyncio.create_task(self._work(), name="inbound-worker"),
                        asyncio.create_task(self._sweep(), name="inbound-sweeper")]
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Take no new rows and let the one in hand finish; the queue is left in the database
+        (still pending) for the next start."""
+        self._stopping = True
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._busy and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -95,10 +113,14 @@ class InboundProcessor:
         while True:
             row_id = await self._queue.get()
             try:
+                if self._stopping:
+                    continue
+                self._busy = True
                 result = await asyncio.to_thread(self.process, row_id)
                 if result is not None:
                     self._on_sendable()
             finally:
+                self._busy = False
                 self._queued.discard(row_id)
                 self._queue.task_done()
 
@@ -125,16 +147,23 @@ class InboundProcessor:
                 if row is None or row.status in (InboundStatus.DONE, InboundStatus.PARKED):
                     return None
                 result = handle_inbound(session, self._ctx, row)
+                crash_point("inbound.processing")
                 row.status = InboundStatus.DONE
                 row.outcome = result.outcome
                 row.processed_at = datetime.now(UTC)
+                latency = (row.processed_at - row.received_at).total_seconds()
                 row.error = None
                 if result.case_no is not None:
                     case = queries.get_case(session, no=result.case_no)
                     row.case_id = case.id if case else None
                 self.processed += 1
-                return result
+            self._metrics.processed.labels(outcome=str(result.outcome)).inc()
+            self._metrics.latency.observe(max(latency, 0.0))
+            if result.outcome == "case":
+                self._metrics.cases_opened.inc()
+            return result
         except Exception as exc:
+            self._metrics.processing_failures.inc()
             self._record_failure(row_id, exc)
             return None
 

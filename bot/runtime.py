@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 
@@ -16,6 +16,8 @@ from sqlalchemy.engine import Engine
 
 from bot.config import WEEKDAYS, DigestsSettings, Settings, parse_clock, resolve_path
 from bot.inbound import InboundProcessor
+from bot.leader import Leadership, holder_name
+from bot.metrics import Metrics
 from bot.scheduler import Scheduler
 from bot.sender import OutboxSender
 from bot.transport.base import BaseTransport, RoomInfo
@@ -90,6 +92,10 @@ class Runtime:
         self.engine: Engine | None = None
         self.processor: InboundProcessor | None = None
         self.sender: OutboxSender | None = None
+        self.leadership: Leadership | None = None
+        self.account = settings.instance.account or None
+        self.metrics = Metrics()
+        self.started = False
 
     async def start(self) -> None:
         s = self.settings
@@ -102,10 +108,17 @@ class Runtime:
             bot_id=self.transport.self_id, bot_name=self.transport.self_name,
             clock=self._clock,
             receipts=ReceiptRules.load(window=timedelta(hours=s.notices.receipt_hours)),
+            account=self.account, messages_per_minute=s.limits.messages_per_minute,
         )
-        self.sender = OutboxSender(self.engine, self.transport, s.sending, tz=s.general.tz)
+        self.sender = OutboxSender(self.engine, self.transport, s.sending, tz=s.general.tz,
+                                   account=self.account, metrics=self.metrics)
         self.processor = InboundProcessor(self.engine, ctx, transport=self.transport.name,
-                                          settings=s.processing, on_sendable=self.sender.wake)
+                                          settings=s.processing, on_sendable=self.sender.wake,
+                                          account=self.account,
+                                          max_text=s.limits.max_message_chars,
+                                          metrics=self.metrics)
+        self.metrics.bind(depths=self._queue_depths, leader=self.is_leader,
+                          transport_up=lambda: self.transport.is_connected)
         if isinstance(self.transport, SimTransport):
             await asyncio.to_thread(self._load_sim_world, self.transport)
         on_room = getattr(self.transport, "on_room", None)
@@ -118,11 +131,32 @@ class Runtime:
         await self.processor.start()
         await self.sender.start()
         if self._run_scheduler:
+            self.leadership = Leadership(self.engine, holder=holder_name(s.instance.account),
+                                         ttl=s.instance.lease_seconds)
+            await self.leadership.start()
             self.scheduler = Scheduler()
-            self.scheduler.every("case-timers", s.processing.timer_seconds, self.run_timers)
-            self.scheduler.every("notices", s.processing.timer_seconds, self.run_notices)
-            self.scheduler.every("digests", s.processing.timer_seconds, self.run_digests)
+            every = s.processing.timer_seconds
+            self.scheduler.every("case-timers", every, self._if_leader(self.run_timers))
+            self.scheduler.every("notices", every, self._if_leader(self.run_notices))
+            self.scheduler.every("digests", every, self._if_leader(self.run_digests))
             self.scheduler.start()
+        self.started = True
+
+    def is_leader(self) -> bool:
+        return self.leadership is not None and self.leadership.is_leader
+
+    def _queue_depths(self) -> tuple[int, int, int]:
+        assert self.engine is not None
+        with db.session_scope(self.engine) as session:
+            return queries.queue_depths(session)
+
+    def _if_leader(self, job: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+        """Of several processes on one database, only the lease holder runs the sweeps."""
+        async def run() -> None:
+            if self.leadership is not None and self.leadership.is_leader:
+                await job()
+
+        return run
 
     def wake_sender(self) -> None:
         if self.sender is not None:
@@ -162,7 +196,7 @@ class Runtime:
                      report.sent, report.deliveries, report.missed, report.failed)
             self.wake_sender()
         if self.scheduler is not None and next_due is not None:
-            self.scheduler.at("notice-next", next_due, self.run_notices)
+            self.scheduler.at("notice-next", next_due, self._if_leader(self.run_notices))
         return report
 
     async def run_digests(self) -> int:
@@ -188,7 +222,8 @@ class Runtime:
 
         def record() -> None:
             with db.session_scope(engine) as session:
-                queries.record_room(session, room_id=room.id, topic=room.topic)
+                queries.record_room(session, room_id=room.id, topic=room.topic,
+                                    account=self.account)
 
         await asyncio.to_thread(record)
 
@@ -196,15 +231,22 @@ class Runtime:
         assert self.engine is not None
         with db.session_scope(self.engine) as session:
             sim.set_rooms([RoomInfo(id=v.group.room_id, topic=v.group.topic)
-                           for v in queries.list_groups(session)])
+                           for v in queries.list_groups(session)
+                           if v.group.account in (None, self.account)])
 
     async def stop(self) -> None:
+        """Graceful: take no new messages, finish the one in hand, send the message being sent,
+        hand the scheduler lease over. What is left waits in the database for the next start."""
+        self.started = False
         if self.scheduler:
             self.scheduler.stop()
+            self.scheduler = None
         await self.transport.stop()
         if self.processor:
             await self.processor.stop()
         if self.sender:
             await self.sender.stop()
+        if self.leadership:
+            await self.leadership.stop()
         if self.engine:
             self.engine.dispose()

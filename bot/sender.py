@@ -22,6 +22,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.config import SendingSettings
+from bot.faults import crash_point
+from bot.leader import holder_name
+from bot.metrics import Metrics
 from bot.retry import after_failure
 from bot.transport.base import BaseTransport
 from storage import queries
@@ -37,8 +40,12 @@ CLAIM_TIMEOUT = timedelta(minutes=2)  # a claim older than this belonged to a de
 class OutboxSender:
     def __init__(self, engine: Engine, transport: BaseTransport, settings: SendingSettings, *,
                  max_attempts: int = 5, retry_seconds: float = 10.0,
-                 tz: ZoneInfo | None = None) -> None:
+                 tz: ZoneInfo | None = None, account: str | None = None,
+                 holder: str | None = None, metrics: Metrics | None = None) -> None:
         self._engine = engine
+        self._metrics = metrics or Metrics()
+        self._account = account
+        self._holder = holder or holder_name(account or "")
         self._tz = tz or ZoneInfo("Asia/Shanghai")
         self._capped_day: str | None = None  # the local day the cap was hit, logged once
         self._transport = transport
@@ -47,6 +54,7 @@ class OutboxSender:
         self._retry_seconds = retry_seconds
         self._wake = asyncio.Event()
         self._stopping = False
+        self._predecessor_released = False
         self._task: asyncio.Task[None] | None = None
         self._last_send = 0.0
         self.sent = 0
@@ -102,8 +110,13 @@ class OutboxSender:
                     await asyncio.wait_for(self._wake.wait(), wait)
 
     def _release_stale_claims(self) -> None:
+        # our own earlier life on this host (same account and host, another pid) is surely dead
+        me = self._holder.rpartition(":")[0] + ":"
+        predecessor = None if self._predecessor_released else me
         with session_scope(self._engine) as session:
-            n = queries.release_stale_claims(session, before=datetime.now(UTC) - CLAIM_TIMEOUT)
+            n = queries.release_stale_claims(session, before=datetime.now(UTC) - CLAIM_TIMEOUT,
+                                             predecessor=predecessor)
+        self._predecessor_released = True
         if n:
             log.warning("%d outbox rows were claimed by a sender that stopped mid-send; "
                         "queued again", n)
@@ -115,12 +128,15 @@ class OutboxSender:
         with session_scope(self._engine) as session:
             budget = self._budget(session, now) if self._settings.daily_cap else None
             min_priority = Priority.URGENT if budget is not None and budget <= 0 else None
-            return list(queries.due_outbox(session, now=now, min_priority=min_priority)), budget
+            rows = queries.due_outbox(session, now=now, min_priority=min_priority,
+                                      account=self._account)
+            return list(rows), budget
 
     def _budget(self, session: Session, now: datetime) -> int:
         local = now.astimezone(self._tz)
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        left = self._settings.daily_cap - queries.sent_since(session, since=midnight)
+        left = self._settings.daily_cap - queries.sent_since(session, since=midnight,
+                                                             account=self._account)
         day = local.date().isoformat()
         if left <= 0 and self._capped_day != day:
             self._capped_day = day
@@ -146,20 +162,25 @@ class OutboxSender:
     async def _send(self, row: OutboxMessage) -> None:
         if not await asyncio.to_thread(self._claim, row.id):
             return  # cancelled, or another sender took it
+        crash_point("outbox.claimed")
         try:
             await self._transport.send_text(room_id=row.room_id, contact_id=row.contact_id,
                                             text=row.text, mention_ids=row.mention_ids)
+            crash_point("outbox.sent")
         except Exception as exc:
             self._last_send = time.monotonic()
+            self._metrics.send_failures.inc()
             await asyncio.to_thread(self._mark_failed, row.id, exc)
             return
         self._last_send = time.monotonic()
         self.sent += 1
+        self._metrics.sends.inc()
         await asyncio.to_thread(self._mark_sent, row.id)
 
     def _claim(self, row_id: int | None) -> bool:
         with session_scope(self._engine) as session:
-            return queries.claim_outbox(session, row_id=row_id or 0, now=datetime.now(UTC))
+            return queries.claim_outbox(session, row_id=row_id or 0, now=datetime.now(UTC),
+                                        by=self._holder)
 
     def _mark_sent(self, row_id: int | None) -> None:
         with session_scope(self._engine) as session:
@@ -167,6 +188,7 @@ class OutboxSender:
             if row is not None:
                 row.status = OutboxStatus.SENT
                 row.sent_at = datetime.now(UTC)
+                row.sent_by = self._account
                 row.attempts += 1
 
     def _mark_failed(self, row_id: int | None, exc: Exception) -> None:

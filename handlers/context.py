@@ -28,6 +28,8 @@ class Context:
     bot_name: str
     clock: Callable[[], datetime] = system_clock
     receipts: ReceiptRules = field(default_factory=ReceiptRules.load)
+    account: str | None = None  # the bot account this process serves ([instance] account)
+    messages_per_minute: int = 12  # per sender, before they are asked to slow down
 
     def now(self) -> datetime:
         return self.clock()

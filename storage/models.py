@@ -122,6 +122,8 @@ class ChatGroup(SQLModel, table=True):
     community_id: int | None = Field(default=None, foreign_key="communities.id", index=True)
     street_id: int | None = Field(default=None, foreign_key="streets.id", index=True)
     tags: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    # the bot account that serves this group ([instance] account); None: any instance
+    account: str | None = Field(default=None, max_length=100, index=True)
     created_at: datetime = _ts()
 
 
@@ -135,6 +137,7 @@ class Person(SQLModel, table=True):
     name: str = Field(max_length=100)
     role: str = Field(default=Role.RESIDENT, max_length=20, index=True)
     grid_id: int | None = Field(default=None, foreign_key="grids.id", index=True)
+    account: str | None = Field(default=None, max_length=100)  # the bot account they last wrote to
     created_at: datetime = _ts()
 
 
@@ -222,9 +225,11 @@ class InboundMessage(SQLModel, table=True):
     and a message redelivered by the transport is recognised by its id."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (sa.UniqueConstraint("transport", "message_id", name="uq_inbound_message"),)
+    __table_args__ = (sa.UniqueConstraint("transport", "message_id", name="uq_inbound_message"),
+                      sa.Index("ix_inbound_sender_received", "sender_id", "received_at"))
     id: int | None = Field(default=None, primary_key=True)
     transport: str = Field(max_length=20)
+    account: str | None = Field(default=None, max_length=100)
     message_id: str = Field(max_length=200)
     room_id: str | None = Field(default=None, max_length=200, index=True)
     sender_id: str = Field(max_length=200)
@@ -257,6 +262,7 @@ class OutboxMessage(SQLModel, table=True):
 
     __tablename__ = "outbox"
     id: int | None = Field(default=None, primary_key=True)
+    account: str | None = Field(default=None, max_length=100, index=True)  # who may send it
     room_id: str | None = Field(default=None, max_length=200, index=True)
     contact_id: str | None = Field(default=None, max_length=200)
     text: str
@@ -271,7 +277,19 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = _ts()
     next_attempt_at: datetime | None = _ts(nullable=True)
     claimed_at: datetime | None = _ts(nullable=True)
+    claimed_by: str | None = Field(default=None, max_length=200)  # account@host:pid
     sent_at: datetime | None = _ts(nullable=True)
+    sent_by: str | None = Field(default=None, max_length=100)  # the account that sent it
+
+
+class Lease(SQLModel, table=True):
+    """A lease one process holds for a while and renews ("scheduler": exactly one process runs the
+    sweeps). A holder that dies stops renewing, and another takes over when it expires."""
+
+    __tablename__ = "leases"
+    name: str = Field(primary_key=True, max_length=50)
+    holder: str = Field(max_length=200)
+    expires_at: datetime = _ts()
 
 
 class ApiToken(SQLModel, table=True):

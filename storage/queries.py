@@ -8,7 +8,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +25,7 @@ from storage.models import (
     Grid,
     InboundMessage,
     InboundStatus,
+    Lease,
     Notice,
     NoticeStatus,
     OutboxMessage,
@@ -43,14 +44,16 @@ def get_group(session: Session, *, room_id: str) -> ChatGroup | None:
     return session.exec(select(ChatGroup).where(ChatGroup.room_id == room_id)).first()
 
 
-def record_room(session: Session, *, room_id: str, topic: str) -> ChatGroup:
+def record_room(session: Session, *, room_id: str, topic: str,
+                account: str | None = None) -> ChatGroup:
     """A room the transport reports: new ones are recorded unbound (a leader binds them with
-    绑定网格), known ones get their current topic."""
+    绑定网格), known ones get their current topic. The first account to report a room serves
+    it; another account sitting in the same group stays silent there."""
     group = get_group(session, room_id=room_id)
     if group is None:
         try:
             with session.begin_nested():
-                group = ChatGroup(room_id=room_id, topic=topic)
+                group = ChatGroup(room_id=room_id, topic=topic, account=account)
                 session.add(group)
             return group
         except IntegrityError:
@@ -58,6 +61,8 @@ def record_room(session: Session, *, room_id: str, topic: str) -> ChatGroup:
             assert group is not None
     if topic and group.topic != topic:
         group.topic = topic
+    if account and group.account is None:
+        group.account = account
     return group
 
 
@@ -80,13 +85,16 @@ def get_person(session: Session, *, contact_id: str) -> Person | None:
     return session.exec(select(Person).where(Person.contact_id == contact_id)).first()
 
 
-def get_or_create_resident(session: Session, *, contact_id: str, name: str) -> Person:
+def get_or_create_resident(session: Session, *, contact_id: str, name: str,
+                           account: str | None = None) -> Person:
+    """The person behind a chat contact, created as a resident on first contact. ``account``:
+    the bot account that heard from them, so private answers go out through it."""
     person = get_person(session, contact_id=contact_id)
     if person is None:
         try:
             with session.begin_nested():
                 person = Person(contact_id=contact_id, name=name or contact_id,
-                                role=Role.RESIDENT)
+                                role=Role.RESIDENT, account=account)
                 session.add(person)
             return person
         except IntegrityError:  # their first two messages raced; the other one created them
@@ -94,6 +102,8 @@ def get_or_create_resident(session: Session, *, contact_id: str, name: str) -> P
             assert person is not None
     if name and person.name != name:
         person.name = name  # people rename themselves in WeChat; keep the latest display name
+    if account and person.account != account:
+        person.account = account
     return person
 
 
@@ -253,6 +263,26 @@ def record_inbound(session: Session, message: InboundMessage) -> InboundMessage 
         return None
 
 
+def count_recent_inbound(session: Session, *, sender_id: str, since: datetime,
+                         up_to_id: int) -> int:
+    """Messages from one sender received since ``since``, up to and including row
+    ``up_to_id`` (so a message is judged by what came before it, not after)."""
+    return session.exec(
+        select(sa.func.count()).select_from(InboundMessage)
+        .where(InboundMessage.sender_id == sender_id)
+        .where(col(InboundMessage.received_at) >= since)
+        .where(col(InboundMessage.id) <= up_to_id)
+    ).one()
+
+
+def told_to_slow_down(session: Session, *, sender_id: str, since: datetime) -> bool:
+    return session.exec(
+        select(InboundMessage.id).where(InboundMessage.sender_id == sender_id)
+        .where(col(InboundMessage.received_at) >= since)
+        .where(InboundMessage.outcome == "throttled_told").limit(1)
+    ).first() is not None
+
+
 def inbound_to_retry(session: Session, *, now: datetime, limit: int = 100) -> Sequence[int]:
     """Messages that are stored but not processed: left over from a crash, or failed earlier."""
     return session.exec(
@@ -265,6 +295,16 @@ def inbound_to_retry(session: Session, *, now: datetime, limit: int = 100) -> Se
     ).all()  # type: ignore[return-value]
 
 
+def queue_depths(session: Session) -> tuple[int, int, int]:
+    """(stored messages not processed yet, outbox rows waiting, outbox rows failed for good)."""
+    inbound = session.exec(select(sa.func.count()).select_from(InboundMessage).where(
+        col(InboundMessage.status).in_([InboundStatus.PENDING, InboundStatus.FAILED]))).one()
+    rows = dict(session.exec(select(OutboxMessage.status, sa.func.count())
+                             .group_by(OutboxMessage.status)).all())
+    waiting = rows.get(OutboxStatus.PENDING, 0) + rows.get(OutboxStatus.SENDING, 0)
+    return inbound, waiting, rows.get(OutboxStatus.FAILED, 0)
+
+
 # --- outbox -------------------------------------------------------------------------------------
 
 
@@ -274,13 +314,26 @@ def enqueue(session: Session, *, text: str, room_id: str | None = None,
     if (room_id is None) == (contact_id is None):
         raise ValueError("an outbox message goes to exactly one room or one contact")
     row = OutboxMessage(room_id=room_id, contact_id=contact_id, text=text,
-                        mention_ids=list(mention_ids), case_id=case_id, priority=priority)
+                        mention_ids=list(mention_ids), case_id=case_id, priority=priority,
+                        account=_sending_account(session, room_id=room_id,
+                                                 contact_id=contact_id))
     session.add(row)
     return row
 
 
+def _sending_account(session: Session, *, room_id: str | None,
+                     contact_id: str | None) -> str | None:
+    """Only the account that sits in a group (or knows a contact) can send there; None lets
+    any instance send."""
+    if room_id is not None:
+        return session.exec(select(ChatGroup.account).where(ChatGroup.room_id == room_id)).first()
+    return session.exec(select(Person.account).where(Person.contact_id == contact_id)).first()
+
+
 def due_outbox(session: Session, *, now: datetime, limit: int = 20,
-               min_priority: int | None = None) -> Sequence[OutboxMessage]:
+               min_priority: int | None = None,
+               account: str | None = None) -> Sequence[OutboxMessage]:
+    """Rows due for sending by ``account``: its own and those any instance may send."""
     q = (
         select(OutboxMessage)
         .where(OutboxMessage.status == OutboxStatus.PENDING)
@@ -289,41 +342,50 @@ def due_outbox(session: Session, *, now: datetime, limit: int = 20,
     )
     if min_priority is not None:
         q = q.where(col(OutboxMessage.priority) >= min_priority)
+    if account is not None:
+        q = q.where((col(OutboxMessage.account) == account)
+                    | col(OutboxMessage.account).is_(None))
     return session.exec(
         q.order_by(col(OutboxMessage.priority).desc(), col(OutboxMessage.id)).limit(limit)
     ).all()
 
 
-def claim_outbox(session: Session, *, row_id: int, now: datetime) -> bool:
-    """Take a pending row for sending. Only one claimer wins, so a row cancelled meanwhile, or
-    taken by another sender, is not sent."""
+def claim_outbox(session: Session, *, row_id: int, now: datetime, by: str = "") -> bool:
+    """Take a pending row for sending (compare-and-set on its status). Only one claimer wins,
+    so a row cancelled meanwhile, or taken by another process, is not sent."""
     result = session.execute(
         sa.update(OutboxMessage)
         .where(col(OutboxMessage.id) == row_id)
         .where(col(OutboxMessage.status) == OutboxStatus.PENDING)
-        .values(status=OutboxStatus.SENDING, claimed_at=now)
+        .values(status=OutboxStatus.SENDING, claimed_at=now, claimed_by=by or None)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def release_stale_claims(session: Session, *, before: datetime) -> int:
-    """Rows a sender claimed and never finished (it died mid-send) go back to the queue: a
-    message is rather sent twice than lost."""
+def release_stale_claims(session: Session, *, before: datetime,
+                         predecessor: str | None = None) -> int:
+    """Rows a sender claimed and never finished (it died mid-send) go back to the queue — a
+    message is rather sent twice than lost: claims older than ``before``, and at once those of
+    ``predecessor`` (a claimed_by prefix such as "account@host:", this process's previous
+    life)."""
+    stale = col(OutboxMessage.claimed_at) < before
+    if predecessor:
+        stale = stale | col(OutboxMessage.claimed_by).startswith(predecessor)
     result = session.execute(
         sa.update(OutboxMessage)
-        .where(col(OutboxMessage.status) == OutboxStatus.SENDING)
-        .where(col(OutboxMessage.claimed_at) < before)
+        .where(col(OutboxMessage.status) == OutboxStatus.SENDING).where(stale)
         .values(status=OutboxStatus.PENDING)
     )
     return result.rowcount  # type: ignore[attr-defined, no-any-return]
 
 
-def sent_since(session: Session, *, since: datetime) -> int:
-    return session.exec(
-        select(sa.func.count()).select_from(OutboxMessage)
-        .where(OutboxMessage.status == OutboxStatus.SENT)
-        .where(col(OutboxMessage.sent_at) >= since)
-    ).one()
+def sent_since(session: Session, *, since: datetime, account: str | None = None) -> int:
+    q = (select(sa.func.count()).select_from(OutboxMessage)
+         .where(OutboxMessage.status == OutboxStatus.SENT)
+         .where(col(OutboxMessage.sent_at) >= since))
+    if account is not None:
+        q = q.where(OutboxMessage.sent_by == account)
+    return session.exec(q).one()
 
 
 def next_outbox_retry(session: Session) -> datetime | None:
@@ -362,3 +424,34 @@ def token_role(session: Session, *, token: str) -> str | None:
     ).first()
     return row.role if row else None
 
+
+
+# --- leases -------------------------------------------------------------------------------------
+
+
+def take_lease(session: Session, *, name: str, holder: str, now: datetime,
+               ttl: float) -> bool:
+    """Take or renew the lease ``name`` for ``holder`` until ``now + ttl``; False while another
+    holder's lease runs. One conditional UPDATE, so two processes cannot both win."""
+    expires = now + timedelta(seconds=ttl)
+    result = session.execute(
+        sa.update(Lease).where(col(Lease.name) == name)
+        .where((col(Lease.holder) == holder) | (col(Lease.expires_at) < now))
+        .values(holder=holder, expires_at=expires)
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return True
+    if session.get(Lease, name) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(Lease(name=name, holder=holder, expires_at=expires))
+        return True
+    except IntegrityError:
+        return False
+
+
+def release_lease(session: Session, *, name: str, holder: str, now: datetime) -> None:
+    """Give the lease up at once (graceful shutdown), so a successor need not wait it out."""
+    session.execute(sa.update(Lease).where(col(Lease.name) == name)
+                    .where(col(Lease.holder) == holder).values(expires_at=now))

@@ -155,10 +155,23 @@ def test_migration_from_the_first_revision_keeps_existing_rows(db_url: str) -> N
         conn.execute(sa.text("INSERT INTO grids (community_id, name) VALUES (1, '老网格')"))
         conn.execute(sa.text("INSERT INTO chat_groups (room_id, topic, grid_id, created_at) "
                              "VALUES ('old@chatroom', '老群', 1, '2026-01-01 00:00:00')"))
+        conn.execute(sa.text("INSERT INTO people (contact_id, name, role, created_at) "
+                             "VALUES ('wf', '王芳', 'resident', '2026-01-01 00:00:00')"))
+        # rows that point at the tables later migrations rebuild (SQLite's batch mode)
+        conn.execute(sa.text(
+            "INSERT INTO cases (no, grid_id, group_id, reporter_id, text, category, urgent, "
+            "confidence, status, created_at, updated_at) VALUES (1, 1, 1, 1, '楼道灯坏了', "
+            "'repair', false, 0.9, 'reported', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"))
+        conn.execute(sa.text(
+            "INSERT INTO outbox (room_id, text, mention_ids, priority, status, attempts, "
+            "created_at) VALUES ('old@chatroom', '您好', '[]', 0, 'sent', 1, "
+            "'2026-01-01 00:00:00')"))
     db.upgrade(engine)
     with db.session_scope(engine) as session:
         group = queries.get_group(session, room_id="old@chatroom")
-        assert group is not None and group.kind == "resident"
+        assert group is not None and group.kind == "resident" and group.tags == []
+        case = queries.get_case(session, no=1)
+        assert case is not None and case.group_id == group.id and case.reopen_count == 0
     db.downgrade(engine, "0001")  # and back down, so a bad release can be rolled back
     assert db.current_revision(engine) == "0001"
     engine.dispose()

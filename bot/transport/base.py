@@ -62,6 +62,11 @@ class BaseTransport(ABC):
     @abstractmethod
     def self_name(self) -> str: ...
 
+    @property
+    def is_connected(self) -> bool:
+        """Whether messages can flow right now (for /readyz and the metrics)."""
+        return True
+
     @abstractmethod
     async def start(self, on_message: MessageCallback) -> None:
         """Begin delivering messages to ``on_message``; return once ready."""

@@ -70,6 +70,10 @@ class WechatyTransport(BaseTransport):
     # --- BaseTransport ------------------------------------------------------------------------
 
     @property
+    def is_connected(self) -> bool:
+        return self.connected.is_set()
+
+    @property
     def self_id(self) -> str:
         return self._self_id
 

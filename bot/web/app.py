@@ -12,7 +12,7 @@ from aiohttp import web
 import templates
 from bot.config import Settings
 from bot.runtime import Runtime
-from bot.web import api, notices, sim
+from bot.web import api, notices, ops, sim
 from bot.web.keys import RUNTIME, SETTINGS
 from bot.web.middleware import auth_middleware, error_middleware
 from handlers.intake.classifier import Classifier
@@ -31,6 +31,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None,
     app.cleanup_ctx.append(_runtime_ctx)
     app.add_routes(api.routes)
     app.add_routes(notices.routes)
+    app.add_routes(ops.routes)
     if settings.transport.kind == "sim":
         app.add_routes(sim.routes)
     app.router.add_static("/static", STATIC_DIR)

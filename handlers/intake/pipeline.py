@@ -37,6 +37,9 @@ class Outcome(enum.StrEnum):
     OWN = "own"  # the bot's own message echoed back
     PRIVATE_HELP = "private_help"
     RECEIPT = "receipt"  # 收到 after a notice: counted, never a case, no answer
+    OTHER_ACCOUNT = "other_account"  # a group another bot account serves: it answers there
+    THROTTLED = "throttled"  # a flooding sender's message: kept, not read
+    THROTTLED_TOLD = "throttled_told"  # ... and the one that got the polite notice
     COMMAND = "command"  # a grid worker's or resident's command
     REPEAT = "repeat"  # the same resident again about a case already open
     SUPPORT = "support"  # another resident about the same problem: joins as a supporter
@@ -52,28 +55,28 @@ class Result:
 def handle_inbound(session: Session, ctx: Context, msg: InboundMessage) -> Result:
     if msg.sender_id == ctx.bot_id:
         return Result(Outcome.OWN)
+    group = queries.get_group(session, room_id=msg.room_id) if msg.room_id else None
+    if group is not None and ctx.account and group.account not in (None, ctx.account):
+        return Result(Outcome.OTHER_ACCOUNT)
     if msg.kind != "text":
         if msg.kind == "image" and msg.room_id is not None:
             _attach_photo(session, ctx, msg)
         return Result(Outcome.NON_TEXT)
+    if (flood := _flooding(session, ctx, msg)) is not None:
+        return Result(flood)
     command = parse_command(msg.text)
-    if command is not None:
-        person = queries.get_or_create_resident(session, contact_id=msg.sender_id,
-                                                name=msg.sender_name)
-        if run_command(session, ctx, command, person, msg.room_id):
-            return Result(Outcome.COMMAND)
+    if command is not None and run_command(session, ctx, command, _sender(session, ctx, msg),
+                                           msg.room_id):
+        return Result(Outcome.COMMAND)
     if msg.room_id is None:
         return _handle_private(session, ctx, msg)
-
-    group = queries.get_group(session, room_id=msg.room_id)
     if group is not None and ctx.receipts.matches(msg.text):
         # 收到 never opens a case; when no notice is waiting for it, it is plain chit-chat
         return Result(Outcome.RECEIPT if _count_receipt(session, ctx, msg, group)
                       else Outcome.SILENT)
     if group is None or group.grid_id is None:
         return Result(Outcome.UNBOUND)
-    reporter = queries.get_or_create_resident(session, contact_id=msg.sender_id,
-                                              name=msg.sender_name)
+    reporter = _sender(session, ctx, msg)
     if reporter.grid_id is None:
         reporter.grid_id = group.grid_id  # the first group a resident writes in is their home
     decision = ctx.classifier.classify(msg.text)
@@ -97,11 +100,45 @@ def handle_inbound(session: Session, ctx: Context, msg: InboundMessage) -> Resul
     return Result(Outcome.CASE, case.no, decision)
 
 
+def _sender(session: Session, ctx: Context, msg: InboundMessage) -> Person:
+    return queries.get_or_create_resident(session, contact_id=msg.sender_id,
+                                          name=msg.sender_name, account=ctx.account)
+
+
+FLOOD_WINDOW = timedelta(minutes=1)
+FLOOD_NOTICE_EVERY = timedelta(minutes=10)
+
+
+def _flooding(session: Session, ctx: Context, msg: InboundMessage) -> Outcome | None:
+    """A resident writing more than ``ctx.messages_per_minute`` messages a minute: the rest of
+    the minute is kept in the log but not read, and they are asked once (every ten minutes) to
+    slow down. Workers and staff are never held back."""
+    recent = queries.count_recent_inbound(session, sender_id=msg.sender_id,
+                                          since=msg.received_at - FLOOD_WINDOW,
+                                          up_to_id=msg.id or 0)
+    if recent <= ctx.messages_per_minute:
+        return None
+    person = queries.get_person(session, contact_id=msg.sender_id)
+    if person is not None and person.role != Role.RESIDENT:
+        return None
+    if queries.told_to_slow_down(session, sender_id=msg.sender_id,
+                                 since=msg.received_at - FLOOD_NOTICE_EVERY):
+        return Outcome.THROTTLED
+    text = ctx.texts.render("slow_down", name=msg.sender_name or "您")
+    if msg.room_id is None:
+        queries.enqueue(session, contact_id=msg.sender_id, text=text)
+    else:
+        queries.enqueue(session, room_id=msg.room_id, text=f"@{msg.sender_name} {text}",
+                        mention_ids=[msg.sender_id])
+    log.warning("sender %s is flooding (%d messages in a minute); told to slow down",
+                msg.sender_id, recent)
+    return Outcome.THROTTLED_TOLD
+
+
 def _count_receipt(session: Session, ctx: Context, msg: InboundMessage,
                    group: ChatGroup) -> bool:
     """Residents' 收到 counts for the group's latest notice; workers' and staff's do not."""
-    person = queries.get_or_create_resident(session, contact_id=msg.sender_id,
-                                            name=msg.sender_name)
+    person = _sender(session, ctx, msg)
     if person.role != Role.RESIDENT:
         return False
     return record_receipt(session, ctx.receipts, group=group, person=person, text=msg.text,
@@ -111,8 +148,7 @@ def _count_receipt(session: Session, ctx: Context, msg: InboundMessage,
 def _handle_private(session: Session, ctx: Context, msg: InboundMessage) -> Result:
     """A private message to the bot. A resident we can place in a grid gets a case like in the
     group; anyone else is pointed to their grid group."""
-    reporter = queries.get_or_create_resident(session, contact_id=msg.sender_id,
-                                              name=msg.sender_name)
+    reporter = _sender(session, ctx, msg)
     decision = ctx.classifier.classify(msg.text)
     if not decision.is_request:
         if decision.reason in ("chit_chat", "empty", "system"):
