@@ -74,7 +74,7 @@ class InboundProcessor:
 
     def _store(self, msg: ChatMessage) -> int | None:
         row = InboundMessage(
-            transport=self._transport, account=self._account, message_id=msg.id[:200],
+            transport=self._transport, account=self._account or "", message_id=msg.id[:200],
             room_id=msg.room_id,
             sender_id=msg.sender_id[:200], sender_name=(msg.sender_name or "")[:100],
             kind=msg.kind, text=(msg.text or "")[:self._max_text], mentions=list(msg.mentions),

@@ -225,11 +225,13 @@ class InboundMessage(SQLModel, table=True):
     and a message redelivered by the transport is recognised by its id."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (sa.UniqueConstraint("transport", "message_id", name="uq_inbound_message"),
+    __table_args__ = (sa.UniqueConstraint("transport", "account", "message_id",
+                                          name="uq_inbound_message"),
                       sa.Index("ix_inbound_sender_received", "sender_id", "received_at"))
     id: int | None = Field(default=None, primary_key=True)
     transport: str = Field(max_length=20)
-    account: str | None = Field(default=None, max_length=100)
+    # the bot account that received it ("" for a single instance): ids are unique per account
+    account: str = Field(default="", max_length=100)
     message_id: str = Field(max_length=200)
     room_id: str | None = Field(default=None, max_length=200, index=True)
     sender_id: str = Field(max_length=200)

@@ -29,7 +29,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_chat_groups_account'), ['account'], unique=False)
 
     with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('account', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
+        batch_op.add_column(sa.Column('account', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False, server_default=''))
+        batch_op.drop_constraint('uq_inbound_message', type_='unique')
+        batch_op.create_unique_constraint('uq_inbound_message', ['transport', 'account', 'message_id'])
         batch_op.create_index('ix_inbound_sender_received', ['sender_id', 'received_at'], unique=False)
 
     with op.batch_alter_table('outbox', schema=None) as batch_op:
@@ -55,6 +57,8 @@ def downgrade() -> None:
 
     with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
         batch_op.drop_index('ix_inbound_sender_received')
+        batch_op.drop_constraint('uq_inbound_message', type_='unique')
+        batch_op.create_unique_constraint('uq_inbound_message', ['transport', 'message_id'])
         batch_op.drop_column('account')
 
     with op.batch_alter_table('chat_groups', schema=None) as batch_op:
