@@ -97,6 +97,16 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = dbp.add_subparsers(required=True, metavar="ACTION")
     upgrade = db_sub.add_parser("upgrade", parents=[common], help="migrate the schema to head")
     upgrade.set_defaults(func=cmd_db_upgrade)
+    backup = db_sub.add_parser("backup", parents=[common],
+                               help="write a consistent copy of the database to FILE "
+                                    "(SQLite online backup, or pg_dump for PostgreSQL)")
+    backup.add_argument("file")
+    backup.set_defaults(func=cmd_db_backup)
+    restore = db_sub.add_parser("restore", parents=[common],
+                                help="replace the database with a backup from FILE "
+                                     "(stop gridbot first)")
+    restore.add_argument("file")
+    restore.set_defaults(func=cmd_db_restore)
     return parser
 
 
@@ -245,6 +255,34 @@ def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     db.upgrade(engine)
     print(f"database at revision {db.current_revision(engine)}")
     engine.dispose()
+    return 0
+
+
+def cmd_db_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from storage.backup import BackupError, backup
+
+    try:
+        target = backup(settings.storage.url, Path(args.file))
+    except BackupError as exc:
+        print(f"gridbot: backup failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"backup written to {target} ({target.stat().st_size} bytes)")
+    return 0
+
+
+def cmd_db_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from storage.backup import BackupError, restore
+
+    try:
+        revision = restore(settings.storage.url, Path(args.file))
+    except BackupError as exc:
+        print(f"gridbot: restore failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"database restored from {args.file}, at revision {revision}")
     return 0
 
 
