@@ -27,8 +27,10 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# The whole suite twice: on SQLite files, then on PostgreSQL (a fresh database per test).
 test: $(STAMP) $(E2E_STAMP) lint
 	$(VENV)/bin/pytest -rs $(PYTEST_ARGS)
+	GRIDBOT_TEST_DB=postgres $(VENV)/bin/pytest -rs $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) data/*.db .pytest_cache $(E2E)/node_modules

@@ -31,6 +31,12 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 20_000  # default: a longer text is stored cut ([limits] max_message_chars)
 
 
+def clean(value: str | None, limit: int) -> str:
+    """What a transport hands over, made storable everywhere: cut to ``limit``, and NUL
+    characters (which PostgreSQL text cannot hold) replaced by U+FFFD, on every database alike."""
+    return (value or "")[:limit].replace("\x00", "\ufffd")
+
+
 class InboundProcessor:
     def __init__(self, engine: Engine, ctx: Context, *, transport: str,
                  settings: ProcessingSettings, on_sendable: Callable[[], None],
@@ -74,10 +80,11 @@ class InboundProcessor:
 
     def _store(self, msg: ChatMessage) -> int | None:
         row = InboundMessage(
-            transport=self._transport, account=self._account or "", message_id=msg.id[:200],
-            room_id=msg.room_id,
-            sender_id=msg.sender_id[:200], sender_name=(msg.sender_name or "")[:100],
-            kind=msg.kind, text=(msg.text or "")[:self._max_text], mentions=list(msg.mentions),
+            transport=self._transport, account=self._account or "",
+            message_id=clean(msg.id, 200), room_id=clean(msg.room_id, 200) or None,
+            sender_id=clean(msg.sender_id, 200), sender_name=clean(msg.sender_name, 100),
+            kind=msg.kind, text=clean(msg.text, self._max_text),
+            mentions=[clean(m, 200) for m in msg.mentions],
             mentions_bot=msg.mentions_bot, sent_at=msg.at,
         )
         with session_scope(self._engine) as session:
@@ -102,7 +109,7 @@ class InboundProcessor:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
     async def drain(self) -> None:
@@ -119,6 +126,11 @@ class InboundProcessor:
                 result = await asyncio.to_thread(self.process, row_id)
                 if result is not None:
                     self._on_sendable()
+            except Exception:
+                # not even the failure could be recorded (the database is away): the row is
+                # still pending in the log, and the sweeper queues it again
+                log.exception("inbound message %s: could not process or record the failure",
+                              row_id)
             finally:
                 self._busy = False
                 self._queued.discard(row_id)

@@ -1,5 +1,9 @@
 """Shared fixtures: real SQLite files, a fresh PostgreSQL database per test, one classifier.
 
+``store_url`` is "this test's database": a SQLite file, or — with GRIDBOT_TEST_DB=postgres, as
+`make test` runs the whole suite a second time — a fresh PostgreSQL database copied from a
+migrated template. ``db_url`` runs a test on both in one pass.
+
 In CI (CI=true) a skipped test is a failure: a skipped real component is a test that did not run.
 """
 
@@ -31,6 +35,7 @@ from storage.models import OutboxMessage, OutboxStatus
 
 PG_ADMIN_URL = os.environ.get("GRIDBOT_TEST_PG", "postgresql+psycopg://127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
+ON_POSTGRES = os.environ.get("GRIDBOT_TEST_DB", "sqlite") == "postgres"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -85,11 +90,28 @@ def pg_server() -> str:
 
 @pytest.fixture
 def pg_url(pg_server: str) -> Iterator[str]:
-    """A database of its own for each test, dropped afterwards."""
+    """An empty database of its own for each test, dropped afterwards."""
+    yield from _pg_database(pg_server)
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: str) -> Iterator[str]:
+    """A database migrated to head once per run, for fast copies (CREATE DATABASE … TEMPLATE)."""
+    from storage import db
+
+    for url in _pg_database(pg_server):
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+        engine.dispose()
+        yield sa.engine.make_url(url).database or ""
+
+
+def _pg_database(pg_server: str, template: str | None = None) -> Iterator[str]:
     name = f"gridbot_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"{copy}'))
     url = sa.engine.make_url(pg_server).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
@@ -97,6 +119,16 @@ def pg_url(pg_server: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """This test's database: SQLite, or PostgreSQL in the suite's PostgreSQL pass."""
+    if not ON_POSTGRES:
+        yield f"sqlite:///{tmp_path / 'gridbot.db'}"
+        return
+    pg_server = request.getfixturevalue("pg_server")
+    yield from _pg_database(pg_server, request.getfixturevalue("pg_template"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -208,8 +240,9 @@ def start_gridbot(aiohttp_client: Callable[..., Any], classifier: Classifier
 
 
 @pytest.fixture
-async def gridbot(start_gridbot: Callable[..., Any], sqlite_url: str) -> AsyncIterator[Harness]:
-    yield await start_gridbot(sqlite_url)
+async def gridbot(store_url: str, start_gridbot: Callable[..., Any]) -> AsyncIterator[Harness]:
+    # the database first, so it is dropped only after the app has stopped
+    yield await start_gridbot(store_url)
 
 
 @pytest.fixture

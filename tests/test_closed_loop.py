@@ -13,8 +13,8 @@ from tests.conftest import Harness
 
 
 @pytest.fixture
-async def bot(start_gridbot, sqlite_url: str) -> Harness:
-    return await start_gridbot(sqlite_url)
+async def bot(store_url: str, start_gridbot) -> Harness:
+    return await start_gridbot(store_url)
 
 
 @pytest.fixture
@@ -245,13 +245,13 @@ async def test_urgent_deadlines_count_minutes_not_office_hours(bot: Harness, tok
     assert any("督办" in t for t in await private(bot, "张强"))
 
 
-async def test_timers_survive_a_restart(start_gridbot, sqlite_url: str) -> None:
-    first = await start_gridbot(sqlite_url)
+async def test_timers_survive_a_restart(store_url: str, start_gridbot) -> None:
+    first = await start_gridbot(store_url)
     no = await report(first)
     await say(first, "李娜", f"办结 #{no} 已修好")
     await first.runtime.stop()  # the process goes down; nothing about the timer is in memory
 
-    second = await start_gridbot(sqlite_url)
+    second = await start_gridbot(store_url)
     second.clock.advance(hours=73)
     assert await second.tick() >= 1
     from storage import queries
@@ -262,10 +262,10 @@ async def test_timers_survive_a_restart(start_gridbot, sqlite_url: str) -> None:
         assert case.status == "closed" and case.satisfaction == "unrated"
 
 
-async def test_the_scheduler_runs_the_sweep_by_itself(start_gridbot, sqlite_url: str) -> None:
+async def test_the_scheduler_runs_the_sweep_by_itself(store_url: str, start_gridbot) -> None:
     from bot.config import ProcessingSettings
 
-    bot = await start_gridbot(sqlite_url, scheduler=True,
+    bot = await start_gridbot(store_url, scheduler=True,
                               processing=ProcessingSettings(timer_seconds=1))
     no = await report(bot)
     await say(bot, "李娜", f"办结 #{no} 已修好")

@@ -16,8 +16,8 @@ from tests.conftest import Harness
 
 
 @pytest.fixture
-async def bot(start_gridbot, sqlite_url: str) -> Harness:
-    return await start_gridbot(sqlite_url)
+async def bot(store_url: str, start_gridbot) -> Harness:
+    return await start_gridbot(store_url)
 
 
 async def test_recategorise_is_kept_as_a_correction(bot: Harness) -> None:
@@ -47,14 +47,14 @@ async def test_not_a_case_closes_quietly(bot: Harness) -> None:
         assert (row.field, row.new_value) == ("is_request", "false")
 
 
-async def test_eval_reports_on_corrections(bot: Harness, sqlite_url: str, tmp_path: Path,
+async def test_eval_reports_on_corrections(bot: Harness, store_url: str, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     first = await report(bot, "3号楼门口路灯不亮了")
     second = await report(bot, "5号楼路灯也不亮", sender="刘大爷")
     await say(bot, "李娜", f"改类 #{first} 房屋维修")
     await say(bot, "李娜", f"改类 #{second} 房屋维修")
     config = tmp_path / "g.toml"
-    config.write_text(f'[storage]\nurl = "{sqlite_url}"\n', encoding="utf-8")
+    config.write_text(f'[storage]\nurl = "{store_url}"\n', encoding="utf-8")
     assert main(["eval", "--corrections", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "corrections recorded: 2" in out

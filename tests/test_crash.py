@@ -80,11 +80,11 @@ async def test_a_sigkill_loses_nothing_and_duplicates_no_case(tmp_path: Path, db
 
 
 async def test_sigterm_finishes_the_message_in_hand_and_hands_over(tmp_path: Path,
-                                                                   sqlite_url: str) -> None:
+                                                                   store_url: str) -> None:
     port = free_port()
-    cfg = write_config(tmp_path, sqlite_url, port=port)
+    cfg = write_config(tmp_path, store_url, port=port)
     bot = await GridbotProcess(cfg, port).start()
     await bot.post(ROOM, "王芳", COMPLAINT)
     assert await bot.terminate() == 0  # graceful: exit status 0
-    inbound, cases, _outbox = await asyncio.to_thread(snapshot, sqlite_url)
+    inbound, cases, _outbox = await asyncio.to_thread(snapshot, store_url)
     assert [m.status for m in inbound] == [InboundStatus.DONE] and len(cases) == 1

@@ -18,7 +18,7 @@ HEPING_STAFF = "hepingyuan-staff@chatroom"
 
 
 @pytest.fixture
-async def week(start_gridbot, db_url: str) -> Harness:
+async def week(db_url: str, start_gridbot) -> Harness:
     """Monday 23 November: 幸福里第一网格 gets three cases — #1 resolved in half an hour and
     rated 满意, #2 accepted after an hour, #3 never accepted; 幸福里第二网格 gets #4, never
     accepted; 和平苑 has a quiet week."""
@@ -93,8 +93,8 @@ async def test_residents_get_a_daily_summary_when_enabled(week: Harness) -> None
 
 
 async def test_a_digest_is_skipped_rather_than_sent_hours_late(start_gridbot,
-                                                              sqlite_url: str) -> None:
-    bot = await start_gridbot(sqlite_url)
+                                                              store_url: str) -> None:
+    bot = await start_gridbot(store_url)
     await report(bot)
     # back at Tuesday 10:30 after being down: 08:30 was two hours ago, still worth sending
     assert await digests_at(bot, START.replace(day=24, hour=10, minute=30)) == 1

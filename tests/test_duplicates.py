@@ -9,8 +9,8 @@ from tests.conftest import Harness
 
 
 @pytest.fixture
-async def bot(start_gridbot, sqlite_url: str) -> Harness:
-    return await start_gridbot(sqlite_url)
+async def bot(store_url: str, start_gridbot) -> Harness:
+    return await start_gridbot(store_url)
 
 
 async def cases(bot: Harness) -> list[dict]:

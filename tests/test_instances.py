@@ -45,7 +45,7 @@ def sim(bot: Harness) -> SimTransport:
     return transport
 
 
-async def test_each_account_answers_in_its_own_groups(start_gridbot, db_url: str) -> None:
+async def test_each_account_answers_in_its_own_groups(db_url: str, start_gridbot) -> None:
     a, b = await start_pair(start_gridbot, db_url)
     assert sim(a).known_room(ROOM_A) and not sim(a).known_room(ROOM_B)
     await a.post(ROOM_A, "王芳", "3号楼楼道灯坏了好几天了")
@@ -68,7 +68,7 @@ async def test_each_account_answers_in_its_own_groups(start_gridbot, db_url: str
         assert heard.one().outcome == "other_account"
 
 
-async def test_case_numbers_stay_unique_across_processes(start_gridbot, db_url: str) -> None:
+async def test_case_numbers_stay_unique_across_processes(db_url: str, start_gridbot) -> None:
     a, b = await start_pair(start_gridbot, db_url)
     complaints = [f"{n}号楼楼道灯坏了" for n in range(1, 11)]
     await asyncio.gather(
@@ -107,7 +107,7 @@ async def test_exactly_one_process_leads_and_another_takes_over(db_url: str) -> 
         engine.dispose()
 
 
-async def test_two_runtimes_one_leader(start_gridbot, db_url: str) -> None:
+async def test_two_runtimes_one_leader(db_url: str, start_gridbot) -> None:
     assign(db_url, xingfuli_1="bot-a", xingfuli_2="bot-b")
     a = await start_gridbot(db_url, scheduler=True, transport=SimTransport(),
                             instance=InstanceSettings(account="bot-a"))

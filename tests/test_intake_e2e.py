@@ -83,9 +83,9 @@ async def test_urgent_case_alerts_worker_and_leader_privately(gridbot: Harness,
     assert await gridbot.bot_replies(contact="李娜") == []
 
 
-async def test_group_not_bound_to_a_grid_is_ignored(start_gridbot, sqlite_url: str,
+async def test_group_not_bound_to_a_grid_is_ignored(store_url: str, start_gridbot,
                                                     classifier) -> None:
-    engine = db.make_engine(sqlite_url)
+    engine = db.make_engine(store_url)
     db.upgrade(engine)
     with db.session_scope(engine) as session:
         from storage.demo_seed import seed_demo
@@ -93,7 +93,7 @@ async def test_group_not_bound_to_a_grid_is_ignored(start_gridbot, sqlite_url: s
         seed_demo(session)
         session.add(ChatGroup(room_id="unbound@chatroom", topic="业主闲聊群"))
     engine.dispose()
-    bot = await start_gridbot(sqlite_url)
+    bot = await start_gridbot(store_url)
     await bot.post("unbound@chatroom", "路人甲", "3号楼电梯坏了")
     assert await bot.bot_replies(room="unbound@chatroom") == []
     with db.session_scope(bot.runtime.engine) as session:
@@ -131,9 +131,9 @@ async def test_redelivered_message_is_processed_once(gridbot: Harness, admin_tok
 
 
 async def test_message_stored_before_a_crash_is_processed_after_restart(
-        start_gridbot, sqlite_url: str) -> None:
+        store_url: str, start_gridbot) -> None:
     # A previous run stored the message, then died before processing it.
-    engine = db.make_engine(sqlite_url)
+    engine = db.make_engine(store_url)
     db.upgrade(engine)
     with db.session_scope(engine) as session:
         from storage.demo_seed import seed_demo
@@ -143,7 +143,7 @@ async def test_message_stored_before_a_crash_is_processed_after_restart(
                                    sender_id="陈阿姨", sender_name="陈阿姨",
                                    text="6号楼楼顶漏雨，家里天花板都湿了"))
     engine.dispose()
-    bot = await start_gridbot(sqlite_url)
+    bot = await start_gridbot(store_url)
     for _ in range(100):
         with db.session_scope(bot.runtime.engine) as session:
             if session.exec(select(Case)).first():
@@ -170,12 +170,12 @@ class ExplodingClassifier:
 
 @pytest.mark.parametrize("max_attempts", [1, 3])
 async def test_failing_message_is_retried_then_parked_not_lost(
-        aiohttp_client, classifier, sqlite_url: str, max_attempts: int) -> None:
+        aiohttp_client, classifier, store_url: str, max_attempts: int) -> None:
     from bot.config import ProcessingSettings
     from bot.runtime import Runtime
     from bot.web.app import create_app
 
-    settings = make_settings(sqlite_url, processing=ProcessingSettings(
+    settings = make_settings(store_url, processing=ProcessingSettings(
         max_attempts=max_attempts, retry_seconds=0))
     runtime = Runtime(settings, classifier=ExplodingClassifier(classifier, "毒"))  # type: ignore
     bot = Harness(await aiohttp_client(create_app(settings, runtime=runtime)), runtime)
@@ -196,7 +196,7 @@ async def test_failing_message_is_retried_then_parked_not_lost(
 
 
 @pytest.mark.postgres
-async def test_pipeline_on_postgresql(start_gridbot, pg_url: str) -> None:
+async def test_pipeline_on_postgresql(pg_url: str, start_gridbot) -> None:
     bot = await start_gridbot(pg_url)
     await bot.post(ROOM, "王芳", "楼下KTV天天唱到后半夜，吵得睡不着")
     await bot.post(ROOM, "刘大爷", "好的")

@@ -64,12 +64,12 @@ async def notice_copies(bot: Harness, room: str, title: str = "停水通知") ->
 
 
 @pytest.fixture
-async def bot(start_gridbot, sqlite_url: str) -> Harness:
-    return await start_gridbot(sqlite_url)
+async def bot(store_url: str, start_gridbot) -> Harness:
+    return await start_gridbot(store_url)
 
 
 async def test_a_notice_for_later_reaches_every_group_once_and_not_before_its_time(
-        start_gridbot, db_url: str) -> None:
+        db_url: str, start_gridbot) -> None:
     bot = await start_gridbot(db_url)  # on SQLite and on PostgreSQL
     token = token_for(bot)
     at = START + timedelta(hours=1)
@@ -156,9 +156,9 @@ async def test_not_json_and_no_token(bot: Harness) -> None:
     assert status == 404 and "999" in answer["error"]
 
 
-async def test_a_broadcast_is_paced(start_gridbot, sqlite_url: str) -> None:
-    rooms = add_grids(sqlite_url, 4)
-    bot = await start_gridbot(sqlite_url, sending=SendingSettings(min_interval_ms=120))
+async def test_a_broadcast_is_paced(store_url: str, start_gridbot) -> None:
+    rooms = add_grids(store_url, 4)
+    bot = await start_gridbot(store_url, sending=SendingSettings(min_interval_ms=120))
     await publish(bot, token_for(bot), targets={"grids": [f"测试网格{i}" for i in range(3, 7)]})
     await bot.settle()
     sim = bot.runtime.transport
@@ -230,9 +230,9 @@ async def test_cancel_what_is_not_sent_yet(bot: Harness) -> None:
     assert status == 404
 
 
-async def test_cancel_mid_broadcast_takes_back_the_rest(start_gridbot, sqlite_url: str) -> None:
-    rooms = add_grids(sqlite_url, 12)
-    bot = await start_gridbot(sqlite_url, sending=SendingSettings(min_interval_ms=150))
+async def test_cancel_mid_broadcast_takes_back_the_rest(store_url: str, start_gridbot) -> None:
+    rooms = add_grids(store_url, 12)
+    bot = await start_gridbot(store_url, sending=SendingSettings(min_interval_ms=150))
     token = token_for(bot)
     created = await publish(bot, token)
     sim = bot.runtime.transport
@@ -292,8 +292,8 @@ async def test_a_repeating_reminder_until_its_end_date(bot: Harness) -> None:
 
 
 async def test_a_notice_due_while_down_is_sent_within_grace_else_reported_missed(
-        start_gridbot, sqlite_url: str) -> None:
-    bot = await start_gridbot(sqlite_url, notices=NoticesSettings(grace_minutes=60))
+        store_url: str, start_gridbot) -> None:
+    bot = await start_gridbot(store_url, notices=NoticesSettings(grace_minutes=60))
     token = token_for(bot)
     late = await publish(bot, token, title="防诈骗提醒", body="谨防冒充社区人员的诈骗电话。",
                          send_at=(START + timedelta(hours=1)).isoformat())

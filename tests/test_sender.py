@@ -52,8 +52,8 @@ def rows(engine) -> list[OutboxMessage]:
         return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all())
 
 
-async def test_failed_sends_are_retried_until_they_go_out(sqlite_url: str) -> None:
-    engine = engine_for(sqlite_url)
+async def test_failed_sends_are_retried_until_they_go_out(store_url: str) -> None:
+    engine = engine_for(store_url)
     sim = FlakySim(failures=2)
     with db.session_scope(engine) as session:
         queries.enqueue(session, room_id=ROOM, text="第一条")
@@ -69,8 +69,8 @@ async def test_failed_sends_are_retried_until_they_go_out(sqlite_url: str) -> No
     assert [m.text for m in sim.history(room=ROOM)] == ["第一条"]
 
 
-async def test_a_send_that_keeps_failing_is_parked(sqlite_url: str) -> None:
-    engine = engine_for(sqlite_url)
+async def test_a_send_that_keeps_failing_is_parked(store_url: str) -> None:
+    engine = engine_for(store_url)
     sim = FlakySim(failures=100)
     with db.session_scope(engine) as session:
         queries.enqueue(session, room_id=ROOM, text="发不出去")
@@ -85,8 +85,8 @@ async def test_a_send_that_keeps_failing_is_parked(sqlite_url: str) -> None:
     assert sim.history(room=ROOM) == []
 
 
-async def test_urgent_first_and_paced(sqlite_url: str) -> None:
-    engine = engine_for(sqlite_url)
+async def test_urgent_first_and_paced(store_url: str) -> None:
+    engine = engine_for(store_url)
     sim = FlakySim(failures=0)
     with db.session_scope(engine) as session:
         for i in range(3):
@@ -105,8 +105,8 @@ async def test_urgent_first_and_paced(sqlite_url: str) -> None:
     assert min(gaps) >= 0.09, gaps  # the configured minimum gap between two sends
 
 
-async def test_the_daily_cap_holds_back_all_but_urgent_messages(sqlite_url: str) -> None:
-    engine = engine_for(sqlite_url)
+async def test_the_daily_cap_holds_back_all_but_urgent_messages(store_url: str) -> None:
+    engine = engine_for(store_url)
     sim = FlakySim(failures=0)
     with db.session_scope(engine) as session:
         for i in range(3):
@@ -130,8 +130,8 @@ async def test_the_daily_cap_holds_back_all_but_urgent_messages(sqlite_url: str)
 
 
 async def test_a_cancelled_row_is_not_sent_and_a_dead_senders_claim_is_released(
-        sqlite_url: str) -> None:
-    engine = engine_for(sqlite_url)
+        store_url: str) -> None:
+    engine = engine_for(store_url)
     sim = FlakySim(failures=0)
     long_ago = datetime.now(UTC) - timedelta(minutes=10)
     with db.session_scope(engine) as session:

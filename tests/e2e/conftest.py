@@ -136,10 +136,10 @@ def prepare_db(url: str) -> None:
 
 
 @pytest.fixture
-async def gridbot_on_wechaty(puppet_server: PuppetServer, sqlite_url: str, classifier
+async def gridbot_on_wechaty(puppet_server: PuppetServer, store_url: str, classifier
                              ) -> AsyncIterator[Runtime]:
-    prepare_db(sqlite_url)
-    runtime = Runtime(wechaty_settings(sqlite_url, puppet_server.endpoint),
+    prepare_db(store_url)
+    runtime = Runtime(wechaty_settings(store_url, puppet_server.endpoint),
                       classifier=classifier, run_scheduler=False)
     await runtime.start()
     yield runtime
