@@ -184,15 +184,20 @@ def add_case(session: Session, case: Case, *, actor_id: int | None, note: str = 
     session.add(case)
     session.flush()
     record_event(session, case=case, actor_id=actor_id, action="report",
-                 from_status=None, to_status=case.status, note=note)
+                 from_status=None, to_status=case.status, note=note, at=case.created_at)
     return case
 
 
 def record_event(session: Session, *, case: Case, actor_id: int | None, action: str,
-                 from_status: str | None, to_status: str | None, note: str = "") -> CaseEvent:
+                 from_status: str | None, to_status: str | None, note: str = "",
+                 at: datetime | None = None) -> CaseEvent:
+    """``at`` is the domain clock's time (``ctx.now()``), so a timeline and the figures built
+    from it agree with the case's own timestamps; the wall clock only when none is given."""
     assert case.id is not None
     event = CaseEvent(case_id=case.id, actor_id=actor_id, action=action,
                       from_status=from_status, to_status=to_status, note=note)
+    if at is not None:
+        event.at = at
     session.add(event)
     return event
 

@@ -51,7 +51,8 @@ def _move(session: Session, ctx: Context, case: Case, action: str, actor: Person
     case.status = workflow.target(action, case.status)
     case.updated_at = ctx.now()
     queries.record_event(session, case=case, actor_id=actor.id if actor else None,
-                         action=action, from_status=before, to_status=case.status, note=note)
+                         action=action, from_status=before, to_status=case.status, note=note,
+                         at=ctx.now())
 
 
 ACTION_NAMES = {
@@ -154,7 +155,7 @@ def merge(session: Session, ctx: Context, case: Case, into: Case, actor: Person)
         add_supporter(session, into, person)
     queries.record_event(session, case=into, actor_id=actor.id, action="absorb",
                          from_status=into.status, to_status=into.status,
-                         note=f"合并了 #{case.no}")
+                         note=f"合并了 #{case.no}", at=ctx.now())
     post_to_group(session, ctx, case, "relay_merged", worker=actor.name, into=into.no)
 
 
@@ -210,7 +211,7 @@ def urge(session: Session, ctx: Context, case: Case, person: Person) -> None:
         raise Refusal("refuse_urge_too_soon", no=case.no, minutes=minutes)
     case.urged_at = now
     queries.record_event(session, case=case, actor_id=person.id, action="urge",
-                         from_status=case.status, to_status=case.status)
+                         from_status=case.status, to_status=case.status, at=now)
     worker = worker_of(session, case)
     waited = int((now - case.created_at).total_seconds() // 3600)
     if worker is not None:

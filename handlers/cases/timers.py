@@ -60,7 +60,7 @@ def _deadline_steps(session: Session, ctx: Context, case: Case, now: datetime) -
             tell(session, ctx, worker, "remind_private", case=case, what=what,
                  due=ctx.when(due), urgent=case.urgent)
         case.reminded_at = now
-        _event(session, case, "remind", f"提醒{worker.name if worker else '网格员'}{what}期限")
+        _event(session, ctx, case, "remind", f"提醒{worker.name if worker else '网格员'}{what}期限")
         steps += 1
     if now >= due and case.escalation_level == 0:
         leader = leader_of(session, case)
@@ -70,7 +70,7 @@ def _deadline_steps(session: Session, ctx: Context, case: Case, now: datetime) -
                  worker=worker.name if worker else "网格员", urgent=case.urgent,
                  status=workflow.STATUS_NAMES[case.status])
         case.escalation_level = 1
-        _event(session, case, "escalate", f"超过{what}期限，已报网格长")
+        _event(session, ctx, case, "escalate", f"超过{what}期限，已报网格长")
         steps += 1
     if now >= due + ctx.deadlines.escalate_staff_after and case.escalation_level == 1:
         grid = session.get(Grid, case.grid_id)
@@ -84,7 +84,7 @@ def _deadline_steps(session: Session, ctx: Context, case: Case, now: datetime) -
         else:
             log.warning("case #%s is overdue but its community has no staff group", case.no)
         case.escalation_level = 2
-        _event(session, case, "escalate", f"超过{what}期限，已报社区")
+        _event(session, ctx, case, "escalate", f"超过{what}期限，已报社区")
         steps += 1
     return steps
 
@@ -99,7 +99,7 @@ def _followup_steps(session: Session, ctx: Context, case: Case, now: datetime) -
     if waited >= ctx.deadlines.followup_remind_after and case.followup_reminded_at is None:
         case.followup_reminded_at = now
         post_to_group(session, ctx, case, "relay_followup_reminder")
-        _event(session, case, "followup", "提醒居民评价")
+        _event(session, ctx, case, "followup", "提醒居民评价")
         return 1
     return 0
 
@@ -111,6 +111,7 @@ def _staff_group(session: Session, community_id: int | None) -> ChatGroup | None
                         .where(ChatGroup.community_id == community_id)).first()
 
 
-def _event(session: Session, case: Case, action: str, note: str) -> None:
+def _event(session: Session, ctx: Context, case: Case, action: str, note: str) -> None:
     queries.record_event(session, case=case, actor_id=None, action=action,
-                         from_status=case.status, to_status=case.status, note=note)
+                         from_status=case.status, to_status=case.status, note=note,
+                         at=ctx.now())

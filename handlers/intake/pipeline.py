@@ -140,7 +140,8 @@ def _attach_photo(session: Session, ctx: Context, msg: InboundMessage) -> None:
         return
     queries.record_event(session, case=case, actor_id=person.id, action="photo",
                          from_status=case.status, to_status=case.status,
-                         note=f"居民发来一张照片（消息 {msg.message_id}，原图未能获取）")
+                         note=f"居民发来一张照片（消息 {msg.message_id}，原图未能获取）",
+                         at=ctx.now())
 
 
 def _join(session: Session, ctx: Context, case: Case, person: Person, msg: InboundMessage,
@@ -152,7 +153,8 @@ def _join(session: Session, ctx: Context, case: Case, person: Person, msg: Inbou
         add_supporter(session, case, person)
     queries.record_event(session, case=case, actor_id=person.id,
                          action="repeat" if same else "support",
-                         from_status=case.status, to_status=case.status, note=msg.text[:500])
+                         from_status=case.status, to_status=case.status, note=msg.text[:500],
+                         at=ctx.now())
     if decision.urgent and not case.urgent:
         case.urgent = True
         restart_clock(ctx, case)
@@ -223,7 +225,7 @@ def _alert_staff(session: Session, ctx: Context, case: Case, *, grid: Grid,
     if notified:
         queries.record_event(session, case=case, actor_id=None, action="notify",
                              from_status=None, to_status=None,
-                             note="已私信通知 " + "、".join(notified))
+                             note="已私信通知 " + "、".join(notified), at=ctx.now())
     else:
         log.warning("urgent case #%s in grid %s has no worker or leader to alert", case.no,
                     grid.name)
