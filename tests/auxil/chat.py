@@ -11,10 +11,10 @@ STAFF_ROOM = "xingfuli-staff@chatroom"  # 幸福里社区工作群, director 周
 
 
 async def report(bot: Harness, text: str = "3号楼2单元楼道灯坏了好几天了",
-                 sender: str = "王芳") -> int:
-    before = await bot.messages(room=ROOM)
-    await bot.post(ROOM, sender, text)
-    replies = await bot.bot_replies(room=ROOM, after=before[-1]["id"] if before else None)
+                 sender: str = "王芳", room: str = ROOM) -> int:
+    before = await bot.messages(room=room)
+    await bot.post(room, sender, text)
+    replies = await bot.bot_replies(room=room, after=before[-1]["id"] if before else None)
     return int(re.search(r"#(\d+)", replies[-1]["text"])[1])
 
 

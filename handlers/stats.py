@@ -1,0 +1,323 @@
+"""The figures staff judge themselves by (办结率, on-time rate, satisfaction, response and
+resolution times), per grid and community for a period, and the weekly ranking of grids.
+
+Plain functions over a session, no web: the dashboard's figures page, ``GET /api/stats``, the
+figures export and the weekly digest to staff groups all read the same numbers from here.
+
+**Which cases count.** A period is a half-open interval ``[start, end)``. Its cases are those
+*reported* in it (``created_at``), in the grids asked for, except:
+
+- merged duplicates (合并, status ``merged``): the problem is counted once, on the case kept;
+- dismissed messages (不是工单, a ``dismiss`` event): they were never requests.
+
+Rejected cases (退回: out of scope, the resident was told why) are counted as new cases, but not
+as cases the grid had to handle, so they stand outside 办结率.
+
+Each case is judged **as it stands at** ``now`` (its current state and timestamps), so a report
+for last week computed today includes what was finished since: the usual 截至目前 reading.
+
+**The figures** (each rate is ``None`` when its denominator is 0; a rate is never made up):
+
+- ``new`` (新增): the cases counted, as above.
+- ``handled`` (受理): ``new`` minus ``rejected``.
+- ``resolved`` (办结): handled cases that are resolved (awaiting the resident's rating) or closed.
+  A reopened case (不满意) is not resolved until it is resolved again.
+- ``closure_rate`` (办结率) = ``resolved / handled``.
+- ``on_time_rate`` (按期办结率) = ``on_time / (on_time + late)``: ``on_time`` are resolved cases
+  whose resolution came by their resolution deadline; ``late`` are resolved cases that came after
+  it plus open cases already past it at ``now`` (a case still open past its deadline is late
+  already; one still within it is not judged yet). A reopened case is judged against its renewed
+  deadline.
+- ``overdue`` (超期未办): open cases past the deadline that applies now (acceptance while
+  waiting for a worker, else resolution), as the ledger highlights them.
+- Satisfaction counts every rating a resident gave or failed to give: ``satisfied`` (满意) and
+  ``basic`` (基本满意) as final ratings, ``unsatisfied`` as the number of 不满意 ratings (each
+  reopened the case once), ``unrated`` (未评价) for cases closed because the follow-up ran out.
+  ``satisfaction_rate`` (满意率) = ``(satisfied + basic) / (satisfied + basic + unsatisfied +
+  unrated)``: 未评价 is not satisfied.
+- ``avg_response_hours`` (平均首次响应): from the report to the first step a worker took on it
+  (接单, 指派, 转办, 进度, 办结 or 退回), over the cases that had one; wall-clock hours.
+- ``avg_resolution_hours`` (平均办结用时): from the report to the latest resolution, over the
+  resolved cases; wall-clock hours.
+- ``categories``: new cases per category key.
+
+Counts and sums are kept beside the rates, so figures of several grids add up exactly
+(``a + b``) and a community's rate is computed from its cases, never averaged from its grids'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from handlers.cases import workflow
+from storage.models import Case, CaseEvent, CaseStatus, Community, Grid, Satisfaction
+
+#: The steps that count as a worker's first response to a case.
+RESPONSE_ACTIONS = ("accept", "assign", "dispatch", "progress", "resolve", "reject")
+
+#: Weights of the weekly ranking's score (see ``rank_grids``).
+RANK_WEIGHTS = {"closure_rate": 0.4, "on_time_rate": 0.3, "satisfaction_rate": 0.3}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The figures of a set of cases; see the module docstring for what each one means."""
+
+    new: int = 0
+    urgent: int = 0
+    rejected: int = 0
+    resolved: int = 0
+    open: int = 0
+    overdue: int = 0
+    on_time: int = 0
+    late: int = 0
+    satisfied: int = 0
+    basic: int = 0
+    unsatisfied: int = 0
+    unrated: int = 0
+    responded: int = 0
+    response_seconds: float = 0.0
+    resolution_count: int = 0
+    resolution_seconds: float = 0.0
+    categories: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def handled(self) -> int:
+        return self.new - self.rejected
+
+    @property
+    def rated(self) -> int:
+        return self.satisfied + self.basic + self.unsatisfied + self.unrated
+
+    @property
+    def closure_rate(self) -> float | None:
+        return _ratio(self.resolved, self.handled)
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return _ratio(self.on_time, self.on_time + self.late)
+
+    @property
+    def satisfaction_rate(self) -> float | None:
+        return _ratio(self.satisfied + self.basic, self.rated)
+
+    @property
+    def avg_response_hours(self) -> float | None:
+        return _hours(self.response_seconds, self.responded)
+
+    @property
+    def avg_resolution_hours(self) -> float | None:
+        return _hours(self.resolution_seconds, self.resolution_count)
+
+    def __add__(self, other: Figures) -> Figures:
+        summed: dict[str, Any] = {
+            name: getattr(self, name) + getattr(other, name) for name in _COUNTS
+        }
+        categories = dict(self.categories)
+        for key, n in other.categories.items():
+            categories[key] = categories.get(key, 0) + n
+        return Figures(**summed, categories=categories)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Counts, rates (0..1, rounded to 4 places) and averages (hours, 2 places), for JSON."""
+        return {
+            "new": self.new, "urgent": self.urgent, "rejected": self.rejected,
+            "handled": self.handled, "resolved": self.resolved, "open": self.open,
+            "overdue": self.overdue, "on_time": self.on_time, "late": self.late,
+            "satisfied": self.satisfied, "basic": self.basic, "unsatisfied": self.unsatisfied,
+            "unrated": self.unrated, "rated": self.rated,
+            "closure_rate": _round(self.closure_rate, 4),
+            "on_time_rate": _round(self.on_time_rate, 4),
+            "satisfaction_rate": _round(self.satisfaction_rate, 4),
+            "avg_response_hours": _round(self.avg_response_hours, 2),
+            "avg_resolution_hours": _round(self.avg_resolution_hours, 2),
+            "categories": dict(sorted(self.categories.items(), key=lambda kv: (-kv[1], kv[0]))),
+        }
+
+
+_COUNTS = [f for f in Figures.__dataclass_fields__ if f != "categories"]
+
+
+@dataclass(frozen=True)
+class GridFigures:
+    grid_id: int
+    grid: str
+    community_id: int
+    community: str
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class CommunityFigures:
+    community_id: int
+    community: str
+    figures: Figures
+    grids: tuple[GridFigures, ...]
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A grid's place in the ranking: ``rank`` is None for a grid with no cases in the period
+    (nothing to judge it by), listed after the ranked ones."""
+
+    rank: int | None
+    score: float | None
+    grid: GridFigures
+
+
+# --- periods ------------------------------------------------------------------------------------
+
+
+def day_bounds(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The period from the start of local day ``first`` to the end of local day ``last``
+    (both included), as aware datetimes: what "from 11月1日 to 11月30日" means to staff."""
+    start = datetime.combine(first, time.min, tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz)
+    return start, end
+
+
+def week_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The local week (Monday 00:00 to the next Monday 00:00) that contains ``day``: the
+    period of the weekly ranking (一周一督查). Last week is ``week_bounds(today - 7 days)``."""
+    monday = day - timedelta(days=day.weekday())
+    return day_bounds(monday, monday + timedelta(days=6), tz)
+
+
+# --- computing ----------------------------------------------------------------------------------
+
+
+def grid_figures(session: Session, *, start: datetime, end: datetime, now: datetime,
+                 grid_ids: Iterable[int] | None = None) -> list[GridFigures]:
+    """The figures of every grid (of ``grid_ids``, or all), in the order of the hierarchy.
+    Grids with no cases in the period are included, with zero figures."""
+    wanted = None if grid_ids is None else set(grid_ids)
+    grids = session.exec(
+        select(Grid, Community).join(Community, col(Community.id) == col(Grid.community_id))
+        .order_by(col(Community.id), col(Grid.id))
+    ).all()
+    grids = [(g, c) for g, c in grids if wanted is None or g.id in wanted]
+    per_grid: dict[int, Figures] = {g.id: Figures() for g, _ in grids if g.id is not None}
+    if per_grid:
+        cases = _counted_cases(session, start=start, end=end, grid_ids=list(per_grid))
+        responses = _first_responses(session, [c.id for c in cases if c.id is not None])
+        for case in cases:
+            per_grid[case.grid_id] += case_figures(case, responses.get(case.id or 0), now=now)
+    return [GridFigures(grid_id=g.id, grid=g.name, community_id=c.id, community=c.name,
+                        figures=per_grid[g.id])
+            for g, c in grids if g.id is not None and c.id is not None]
+
+
+def community_figures(grids: Sequence[GridFigures]) -> list[CommunityFigures]:
+    """The grids' figures added up per community, in the order the grids come."""
+    order: dict[int, list[GridFigures]] = {}
+    for g in grids:
+        order.setdefault(g.community_id, []).append(g)
+    return [CommunityFigures(community_id=cid, community=members[0].community,
+                             figures=total(members), grids=tuple(members))
+            for cid, members in order.items()]
+
+
+def total(grids: Iterable[GridFigures]) -> Figures:
+    return sum((g.figures for g in grids), Figures())
+
+
+def rank_grids(grids: Sequence[GridFigures]) -> list[Ranked]:
+    """The ranking of grids (一周一督查、一季一排名): by a score from 0 to 100, the weighted mean
+    of 办结率 (40 %), 按期办结率 (30 %) and 满意率 (30 %). A rate without a denominator (no
+    deadline came due, nobody rated yet) drops out and the other weights count in its place.
+    Equal scores share a rank (1, 1, 3); among them, more cases first, then the name."""
+    scored = [(score(g.figures), g) for g in grids]
+    ranked = sorted(((s, g) for s, g in scored if s is not None),
+                    key=lambda sg: (-sg[0], -sg[1].figures.new, sg[1].grid))
+    out: list[Ranked] = []
+    for i, (s, g) in enumerate(ranked):
+        rank = out[-1].rank if out and out[-1].score == s else i + 1
+        out.append(Ranked(rank=rank, score=s, grid=g))
+    unranked = sorted((g for s, g in scored if s is None), key=lambda g: g.grid)
+    return out + [Ranked(rank=None, score=None, grid=g) for g in unranked]
+
+
+def score(f: Figures) -> float | None:
+    """The ranking score of a grid's figures (see ``rank_grids``); None with no cases."""
+    if f.new == 0:
+        return None
+    parts = [(w, getattr(f, name)) for name, w in RANK_WEIGHTS.items()
+             if getattr(f, name) is not None]
+    if not parts:
+        return None
+    weight = sum(w for w, _ in parts)
+    return round(100 * sum(w * v for w, v in parts) / weight, 1)
+
+
+def case_figures(case: Case, first_response: datetime | None, *, now: datetime) -> Figures:
+    """One counted case's contribution to the figures."""
+    rejected = case.status == CaseStatus.REJECTED
+    resolved = case.status in (CaseStatus.RESOLVED, CaseStatus.CLOSED)
+    is_open = workflow.is_open(case.status)
+    on_time = late = 0
+    if resolved and case.resolved_at and case.resolve_due_at:
+        on_time, late = (1, 0) if case.resolved_at <= case.resolve_due_at else (0, 1)
+    elif is_open and case.resolve_due_at and case.resolve_due_at < now:
+        late = 1
+    due = case.accept_due_at if workflow.awaiting_acceptance(case.status) else case.resolve_due_at
+    resolution = (case.resolved_at - case.created_at).total_seconds() \
+        if resolved and case.resolved_at else None
+    response = (first_response - case.created_at).total_seconds() if first_response else None
+    return Figures(
+        new=1, urgent=int(case.urgent), rejected=int(rejected), resolved=int(resolved),
+        open=int(is_open), overdue=int(is_open and due is not None and due < now),
+        on_time=on_time, late=late,
+        satisfied=int(case.satisfaction == Satisfaction.SATISFIED),
+        basic=int(case.satisfaction == Satisfaction.BASIC),
+        unsatisfied=case.reopen_count,
+        unrated=int(case.satisfaction == Satisfaction.UNRATED),
+        responded=int(response is not None), response_seconds=max(response or 0.0, 0.0),
+        resolution_count=int(resolution is not None),
+        resolution_seconds=max(resolution or 0.0, 0.0),
+        categories={case.category: 1},
+    )
+
+
+def _counted_cases(session: Session, *, start: datetime, end: datetime,
+                   grid_ids: list[int]) -> Sequence[Case]:
+    dismissed = select(CaseEvent.case_id).where(CaseEvent.action == "dismiss")
+    return session.exec(
+        select(Case).where(col(Case.created_at) >= start).where(col(Case.created_at) < end)
+        .where(col(Case.grid_id).in_(grid_ids))
+        .where(Case.status != CaseStatus.MERGED)
+        .where(col(Case.id).not_in(dismissed))
+        .order_by(col(Case.id))
+    ).all()
+
+
+def _first_responses(session: Session, case_ids: list[int]) -> dict[int, datetime]:
+    """When a worker first acted on each case, for the cases that have such a step."""
+    out: dict[int, datetime] = {}
+    for chunk in (case_ids[i:i + 500] for i in range(0, len(case_ids), 500)):
+        rows = session.exec(
+            select(CaseEvent.case_id, sa.func.min(CaseEvent.at))
+            .where(col(CaseEvent.case_id).in_(chunk))
+            .where(col(CaseEvent.action).in_(RESPONSE_ACTIONS))
+            .group_by(col(CaseEvent.case_id))
+        ).all()
+        out.update({case_id: at for case_id, at in rows if at is not None})
+    return out
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _hours(seconds: float, count: int) -> float | None:
+    return seconds / count / 3600 if count else None
+
+
+def _round(value: float | None, places: int) -> float | None:
+    return None if value is None else round(value, places)
