@@ -15,7 +15,7 @@ from storage import db, queries
 from storage.demo_seed import seed_demo
 from storage.models import Case, ChatGroup, Grid, InboundMessage, OutboxMessage, Person, Role
 
-HEAD = "0003"
+HEAD = "0005"
 
 
 @pytest.fixture
