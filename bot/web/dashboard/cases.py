@@ -155,9 +155,9 @@ def case_detail(session: Session, ctx: Context, viewer: Viewer, case: Case) -> d
     source = session.get(InboundMessage, case.source_message_id) \
         if case.source_message_id else None
     reporter = session.get(Person, case.reporter_id)
-    messages = [{"at": source.sent_at if source else case.created_at,
-                 "sender": reporter.name if reporter else "", "text": case.text,
-                 "kind": "text", "original": True}]
+    messages = [{"at": case.created_at, "text": case.text, "kind": "text", "original": True,
+                 "sender": source.sender_name if source and source.sender_name
+                 else reporter.name if reporter else ""}]
     for e in events:
         if e.action in RESIDENT_EVENTS:
             messages.append({"at": e.at, "text": e.note, "original": False,
