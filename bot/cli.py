@@ -147,10 +147,12 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     classifier = build_classifier(settings)  # rule errors surface here, before anything starts
     engine = prepare_database(settings)
     token = login = None
-    if settings.demo.seed:
-        with session_scope(engine) as session:
+    with session_scope(engine) as session:
+        if settings.demo.seed:
             token = queries.create_token(session, role="admin", label="startup")
             login = f"{DEMO_ADMIN} / {demo_admin_password(session)}"
+        elif not queries.list_accounts(session):
+            login = "none yet: create one with gridbot user add NAME --role township_admin"
     engine.dispose()
     return asyncio.run(_serve(settings, classifier, token, login))
 
@@ -181,8 +183,10 @@ async def _serve(settings: Settings, classifier: object, token: str | None,
     base = f"http://{settings.web.host}:{settings.web.port}"
     print(f"gridbot is running ({settings.transport.kind} transport, {settings.storage.url})")
     print(f"  dashboard:      {base}/")
-    if login:
+    if login and settings.demo.seed:
         print(f"  dashboard login for this run (shown once): {login}")
+    elif login:
+        print(f"  dashboard accounts: {login}")
     if settings.transport.kind == "sim":
         print(f"  chat simulator: {base}/sim")
     else:

@@ -5,9 +5,12 @@ the group, role scoping, the JSON API behind the same login, and the figures."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
+from bot.config import WebSettings
+from bot.web.viewer import SessionCodec
 from tests.auxil.chat import ROOM, report, say
 from tests.auxil.dashboard import Browsers, WebUser, add_account, token_for
 from tests.conftest import Harness
@@ -324,3 +327,40 @@ async def test_stats_api_matches_the_figures_page(bot: Harness, admin: WebUser) 
 async def test_sim_is_linked_when_the_simulator_is_on(bot: Harness, admin: WebUser) -> None:
     assert 'href="/sim"' in await admin.page("/cases")
     assert (await admin.get("/sim")).status == 200
+
+
+async def test_the_generated_key_outlives_a_restart(start_gridbot, sqlite_url: str) -> None:
+
+    first = await start_gridbot(sqlite_url)
+    add_account(first, "admin")
+    browsers = Browsers(first)
+    user = await browsers.logged_in("admin")
+    [cookie] = [c.value for c in user.http.cookie_jar if c.key == "gridbot_session"]
+    await first.runtime.stop()
+
+    second = await start_gridbot(sqlite_url)  # the same database, a new process
+    again = Browsers(second)
+    visitor = again.new()
+    visitor.http.cookie_jar.update_cookies({"gridbot_session": cookie},
+                                           response_url=visitor.base)
+    assert "工单台账" in await visitor.page("/cases")
+    await browsers.close()
+    await again.close()
+
+
+async def test_a_configured_secret_signs_the_sessions(start_gridbot, sqlite_url: str) -> None:
+    secret = "a-secret-for-this-test-with-32-chars-at-least"
+    bot = await start_gridbot(sqlite_url, web=WebSettings(secret=secret))
+    add_account(bot, "admin")
+    browsers = Browsers(bot)
+    user = await browsers.logged_in("admin")
+    [cookie] = [c.value for c in user.http.cookie_jar if c.key == "gridbot_session"]
+    assert SessionCodec(secret, timedelta(hours=1)).decode(cookie, bot.clock()) is not None
+    assert SessionCodec("another-secret-of-32-characters-x", timedelta(hours=1)).decode(
+        cookie, bot.clock()) is None
+    await browsers.close()
+
+
+async def test_unknown_pages_say_so_in_chinese(admin: WebUser) -> None:
+    html = await admin.page("/nowhere", status=404)
+    assert "没有这个页面" in html

@@ -65,7 +65,14 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     elif not is_api and VIEWER not in request and path not in PUBLIC_PAGES:
         response = redirect("/login?next=" + quote(request.path_qs, safe=""))
     else:
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPNotFound:
+            if is_api:
+                raise
+            response = page("error.html", request, {"title": say(request, "page_missing_title"),
+                                                    "message": say(request, "page_missing")},
+                            status=404)
     final = request[SESSION]  # login, logout and flash notices replace it
     if final.changed and not is_api:
         response.set_cookie(SessionCodec.COOKIE, codec.encode(final), httponly=True,
