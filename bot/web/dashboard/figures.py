@@ -16,7 +16,7 @@ from sqlmodel import Session
 from bot.web.dashboard.common import context, now, page
 from bot.web.dashboard.ledger import BadFilter, filter_choices, grid_filter, parse_date
 from bot.web.keys import SETTINGS, VIEWER
-from bot.web.middleware import json_error, json_response
+from bot.web.middleware import json_response
 from bot.web.session import in_session
 from bot.web.viewer import Viewer
 from handlers import stats
@@ -138,8 +138,5 @@ async def figures_page(request: web.Request) -> web.Response:
 @api_routes.get("/api/stats")
 async def stats_api(request: web.Request) -> web.Response:
     """The figures page's numbers: totals, per community, per grid, the ranking."""
-    try:
-        report = await load_report(request)
-    except BadFilter as exc:
-        return json_error(400, str(exc))
+    report = await load_report(request)
     return json_response(report.as_dict(request.app[SETTINGS].general.tz))

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from bot.web.api import case_json
 from bot.web.dashboard.common import context, now, page
 from bot.web.keys import SETTINGS, VIEWER
-from bot.web.middleware import json_error, json_response
+from bot.web.middleware import json_response
 from bot.web.session import in_session
 from bot.web.viewer import Viewer
 from handlers import ledger
@@ -39,8 +39,16 @@ _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
-class BadFilter(Exception):
-    """A filter value that cannot be used; the message says so in Chinese."""
+class BadFilter(web.HTTPBadRequest):
+    """A filter value that cannot be used; the message says so in Chinese. Pages catch it and
+    show it beside the form; on the API the error middleware answers ``{"error": message}``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(text=message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -233,10 +241,7 @@ async def list_cases(request: web.Request) -> web.Response:
                               descending=lq.descending, limit=limit, offset=offset)
         return [case_json(session, c, tz, now=moment) for c in cases]
 
-    try:
-        return json_response(await in_session(request.app, load))
-    except BadFilter as exc:
-        return json_error(400, str(exc))
+    return json_response(await in_session(request.app, load))
 
 
 @api_routes.get("/api/cases/counts")
@@ -252,7 +257,4 @@ async def case_counts(request: web.Request) -> web.Response:
                 "overdue": ledger.count(session, _without_status(lq.filter, overdue=True),
                                         now=moment)}
 
-    try:
-        return json_response(await in_session(request.app, load))
-    except BadFilter as exc:
-        return json_error(400, str(exc))
+    return json_response(await in_session(request.app, load))
