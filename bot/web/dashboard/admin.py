@@ -79,7 +79,7 @@ async def _page(request: web.Request, *, notices: list[dict[str, str]] | None = 
     flash, request[SESSION] = request[SESSION].take_flash()
     notices = ([{"kind": "ok", "text": flash}] if flash else []) + (notices or [])
     return page("admin.html", request, {
-        "title": "网格与人员", **data, "notices": notices, "report": report,
+        **data, "notices": notices, "report": report,
         "role_names": roster.ROLE_NAMES, "account_roles": ROLE_NAMES,
         "is_admin": viewer.is_admin,
     }, status=status)

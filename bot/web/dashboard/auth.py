@@ -99,9 +99,8 @@ def _refuse_csrf(request: web.Request) -> web.Response:
     message = say(request, "csrf_failed")
     if request.path.startswith("/api/"):
         return json_error(403, message)
-    return page("error.html", request,
-                                          {"title": say(request, "csrf_title"),
-                                           "message": message}, status=403)
+    return page("error.html", request, {"title": say(request, "csrf_title"), "message": message},
+                status=403)
 
 
 # --- routes -------------------------------------------------------------------------------------

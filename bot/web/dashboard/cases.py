@@ -26,6 +26,7 @@ from handlers.cases import actions, workflow
 from handlers.cases.actions import Refusal
 from handlers.commands.permissions import RULES, WORKER
 from handlers.context import Context
+from handlers.intake.classifier import Decision
 from storage import queries
 from storage.models import Case, CaseEvent, CaseSupporter, InboundMessage, Person, Role
 
@@ -51,6 +52,10 @@ RESIDENT_EVENTS = ("repeat", "support", "photo")
 
 class InputError(Exception):
     """A missing or wrong field; the message is for the person."""
+
+
+class ReadOnly(Exception):
+    """The caller may read but not act: a read-scoped token, or one without an account."""
 
 
 @dataclass(frozen=True)
@@ -81,10 +86,10 @@ def available_actions(session: Session, person: Person | None, case: Case) -> li
 def perform(session: Session, ctx: Context, viewer: Viewer, case: Case, action: str,
             data: Mapping[str, Any]) -> str:
     """Run one action as the viewer's person; returns the confirmation to show. Raises Refusal
-    (the chat's sentence), InputError, or PermissionError (read-only token)."""
+    (the chat's sentence), InputError, or ReadOnly."""
     person = viewer.person
     if not viewer.can_write or person is None:
-        raise PermissionError
+        raise ReadOnly
     if action not in ACTIONS:
         raise InputError(f"不支持的操作 {action}，可选：{'、'.join(ACTIONS)}")
     permission = RULES[action]
@@ -174,8 +179,9 @@ def case_detail(session: Session, ctx: Context, viewer: Viewer, case: Case) -> d
         "decision": decision,
         "events": [_event(session, e) for e in events],
         "actions": available_actions(session, viewer.person, case) if viewer.can_write else [],
-        "staff": _assignable(session, case),
+        "staff": queries.grid_staff(session, grid_id=case.grid_id),  # who 指派 offers
         "categories": ctx.classifier.rules.categories,
+        "category_names": {c.key: c.name for c in ctx.classifier.rules.categories},
     }
 
 
@@ -185,13 +191,8 @@ def _event(session: Session, e: CaseEvent) -> dict[str, Any]:
             "note": e.note}
 
 
-def _assignable(session: Session, case: Case) -> list[Person]:
-    """Who a case can be given to: its grid's workers and leader first."""
-    return queries.grid_staff(session, grid_id=case.grid_id)
-
-
-def decision_json(ctx: Context, detail: dict[str, Any]) -> dict[str, Any]:
-    d = detail["decision"]
+def decision_json(d: Decision) -> dict[str, Any]:
+    """The classifier's reading as ``gridbot classify --explain`` gives it, as JSON."""
     return {**d.as_json(), "reason": d.reason,
             "scores": dict(sorted(d.scores.items(), key=lambda kv: -kv[1])),
             "hits": [{"kind": h.kind, "rule": h.rule, "category": h.category,
@@ -223,7 +224,7 @@ async def _render(request: web.Request, *, notice: dict[str, str] | None = None,
             "title": say(request, "case_missing_title"),
             "message": say(request, "case_missing", no=request.match_info["no"])}, status=404)
     return page("case.html", request, {
-        "title": f"工单 #{detail['row']['no']}", **detail, "status_names": workflow.STATUS_NAMES,
+        **detail, "status_names": workflow.STATUS_NAMES,
         "action_names": actions.ACTION_NAMES, "notices": [notice] if notice else [],
         "form": form or {},
     }, status=status)
@@ -254,7 +255,7 @@ async def _act(request: web.Request, action: str,
             return 404, ctx.texts.render("refuse_unknown_case", no=request.match_info["no"])
         try:
             message = perform(session, ctx, viewer, case, action, data)
-        except PermissionError:
+        except ReadOnly:
             return 403, say(request, "read_only")
         except InputError as exc:
             return 400, str(exc)
@@ -295,7 +296,7 @@ async def get_case(request: web.Request) -> web.Response:
                              "kind": m["kind"], "original": m["original"]}
                             for m in detail["messages"]]
         body["supporters"] = detail["supporters"]
-        body["decision"] = decision_json(ctx, detail)
+        body["decision"] = decision_json(detail["decision"])
         body["actions"] = detail["actions"]
         return body
 

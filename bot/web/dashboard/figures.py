@@ -115,12 +115,12 @@ async def figures_page(request: web.Request) -> web.Response:
             request.app[SETTINGS].general.tz))
     today = now(request).astimezone(request.app[SETTINGS].general.tz).date()
     monday = today - timedelta(days=today.weekday())
-    presets = [
-        ("本周", monday, monday + timedelta(days=6)),
-        ("上周", monday - timedelta(days=7), monday - timedelta(days=1)),
-        ("本月", today.replace(day=1), today),
-        ("近30天", today - timedelta(days=29), today),
-    ]
+    presets = {  # the template names them
+        "this_week": (monday, monday + timedelta(days=6)),
+        "last_week": (monday - timedelta(days=7), monday - timedelta(days=1)),
+        "this_month": (today.replace(day=1), today),
+        "last_30_days": (today - timedelta(days=29), today),
+    }
     choices = await in_session(request.app, lambda session: filter_choices(
         session, context(request), request[VIEWER]))
     query = {k: v for k, v in request.query.items() if v and k in ("from", "to", "grid",
@@ -129,7 +129,7 @@ async def figures_page(request: web.Request) -> web.Response:
     query.setdefault("to", report.last.isoformat())
     categories = sorted(report.total.categories.items(), key=lambda kv: -kv[1])
     return page("figures.html", request, {
-        "title": "数据统计", "r": report, "error": error, "presets": presets, "query": query,
+        "r": report, "error": error, "presets": presets, "query": query,
         "categories_ranked": categories, "form": request.query, **choices,
         "max_new": max([g.figures.new for g in report.grids] + [1]),
     }, status=400 if error else 200)

@@ -205,7 +205,7 @@ async def ledger_page(request: web.Request) -> web.Response:
     data = await in_session(request.app, load)
     data["status_names"] = workflow.STATUS_NAMES
     data["query"] = {k: v for k, v in data["lq"].form.items() if v}
-    return page("ledger.html", request, {"title": "工单台账", **data},
+    return page("ledger.html", request, data,
                                           status=400 if data["error"] else 200)
 
 
