@@ -17,7 +17,7 @@ from bot.web.middleware import json_error, json_response
 from bot.web.session import in_session
 from bot.web.viewer import Viewer
 from handlers import roster
-from handlers.accounts import ROLE_NAMES, community_ids
+from handlers.accounts import ROLE_NAMES, WEB_CONTACT_PREFIX, community_ids
 from handlers.roster import RosterError
 from storage import queries
 from storage.models import ChatGroup, Community, Grid, Person, Role
@@ -48,7 +48,9 @@ def roster_view(session: Session, viewer: Viewer) -> dict[str, Any]:
               or (v.group.grid_id is None and v.group.community_id is None)]
     people = session.exec(select(Person).where(col(Person.role).in_(STAFF_ROLES))
                           .order_by(col(Person.grid_id), col(Person.id))).all()
-    people = [p for p in people if scope.everything or p.grid_id in grid_ids]
+    # browser-only identities of staff accounts are nobody's chat contact: listed as accounts
+    people = [p for p in people if (scope.everything or p.grid_id in grid_ids)
+              and not p.contact_id.startswith(WEB_CONTACT_PREFIX)]
     contacts = session.exec(select(Person).where(Person.role == Role.RESIDENT)
                             .order_by(col(Person.name))).all()
     return {
@@ -58,7 +60,8 @@ def roster_view(session: Session, viewer: Viewer) -> dict[str, Any]:
         "accounts": queries.list_accounts(session) if scope.everything else [],
         "grid_names": {g.id: g.name for g in queries.list_grids(session)},
         "community_names": {c.id: c.name for c in queries.list_communities(session)},
-        "person_names": {p.id: p.name for p in people},
+        "person_names": {p.id: p.name for p in session.exec(select(Person).where(
+            col(Person.role).in_(STAFF_ROLES))).all()},
     }
 
 
