@@ -1,4 +1,4 @@
-"""The `gridbot` command: run, token create, classify, db upgrade.
+"""The `gridbot` command: run, user add/list/passwd, token create, classify, eval, db upgrade.
 
 Every subcommand takes --config PATH; without it gridbot uses its embedded default. Operator
 mistakes (a bad config, a port in use) end with one clear line on stderr and exit status 2.
@@ -13,14 +13,23 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from bot import logs
 from bot.config import ConfigError, Settings, load_settings
 from handlers.intake.rules import RulesError
 
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
 TOKEN_ROLES = ("admin", "staff")
+ACCOUNT_ROLES = ("township_admin", "community_staff", "grid_leader", "grid_worker")
 log = logging.getLogger("gridbot")
+
+
+class CliError(Exception):
+    """An operator's mistake, already phrased as the one line to show; exit status 2."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        quiet=args.quiet, account=settings.instance.account)
         quiet_libraries()
         return int(args.func(settings, args) or 0)
-    except (ConfigError, RulesError) as exc:
+    except (ConfigError, RulesError, CliError) as exc:
         print(f"gridbot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -70,7 +79,34 @@ def _parser() -> argparse.ArgumentParser:
     create = token_sub.add_parser("create", parents=[common], help="create an API token")
     create.add_argument("--role", choices=TOKEN_ROLES, required=True)
     create.add_argument("--label", default="", help="a note to recognise the token by")
+    create.add_argument("--scope", choices=("read", "write"), default="read",
+                        help="read: GET only (default); write: may also act on cases "
+                             "(needs --user)")
+    create.add_argument("--user", metavar="USERNAME",
+                        help="the token sees and acts as this dashboard account (its scope)")
     create.set_defaults(func=cmd_token_create)
+
+    user = sub.add_parser("user", parents=[common], help="manage dashboard accounts")
+    user_sub = user.add_subparsers(required=True, metavar="ACTION")
+    add = user_sub.add_parser("add", parents=[common], help="create a dashboard account")
+    add.add_argument("name", help="the login name")
+    add.add_argument("--role", required=True, choices=ACCOUNT_ROLES,
+                     help="township_admin (all grids), community_staff (--community), "
+                          "grid_leader or grid_worker (--grid and --contact)")
+    add.add_argument("--community", help="community name or id (community_staff)")
+    add.add_argument("--grid", help="grid name or id (grid_leader, grid_worker)")
+    add.add_argument("--contact", metavar="CONTACT_ID",
+                     help="the person's chat contact id: the account acts as them")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from the first line of stdin (no prompt)")
+    add.set_defaults(func=cmd_user_add)
+    ls = user_sub.add_parser("list", parents=[common], help="list dashboard accounts")
+    ls.set_defaults(func=cmd_user_list)
+    passwd = user_sub.add_parser("passwd", parents=[common],
+                                 help="set an account's password (logs its sessions out)")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true")
+    passwd.set_defaults(func=cmd_user_passwd)
 
     classify = sub.add_parser("classify", parents=[common],
                               help="classify a message (or --jsonl: one per stdin line)")
@@ -115,20 +151,25 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.runtime import build_classifier, prepare_database
+    from handlers.accounts import DEMO_ADMIN, demo_admin_password
     from storage import queries
     from storage.db import session_scope
 
     classifier = build_classifier(settings)  # rule errors surface here, before anything starts
     engine = prepare_database(settings)
-    token = None
-    if settings.demo.seed:
-        with session_scope(engine) as session:
+    token = login = None
+    with session_scope(engine) as session:
+        if settings.demo.seed:
             token = queries.create_token(session, role="admin", label="startup")
+            login = f"{DEMO_ADMIN} / {demo_admin_password(session)}"
+        elif not queries.list_accounts(session):
+            login = "none yet: create one with gridbot user add NAME --role township_admin"
     engine.dispose()
-    return asyncio.run(_serve(settings, classifier, token))
+    return asyncio.run(_serve(settings, classifier, token, login))
 
 
-async def _serve(settings: Settings, classifier: object, token: str | None) -> int:
+async def _serve(settings: Settings, classifier: object, token: str | None,
+                 login: str | None = None) -> int:
     from aiohttp import web
 
     from bot.transport.base import TransportError
@@ -152,6 +193,11 @@ async def _serve(settings: Settings, classifier: object, token: str | None) -> i
         return 2
     base = f"http://{settings.web.host}:{settings.web.port}"
     print(f"gridbot is running ({settings.transport.kind} transport, {settings.storage.url})")
+    print(f"  dashboard:      {base}/")
+    if login and settings.demo.seed:
+        print(f"  dashboard login for this run (shown once): {login}")
+    elif login:
+        print(f"  dashboard accounts: {login}")
     if settings.transport.kind == "sim":
         print(f"  chat simulator: {base}/sim")
     else:
@@ -176,16 +222,96 @@ async def _serve(settings: Settings, classifier: object, token: str | None) -> i
 
 
 def cmd_token_create(settings: Settings, args: argparse.Namespace) -> int:
-    from storage import db, queries
+    from storage import queries
+
+    if args.scope == "write" and not args.user:
+        raise CliError("a write token acts as someone: give --user USERNAME")
+    with _database(settings) as session:
+        account = queries.get_account(session, username=args.user) if args.user else None
+        if args.user and account is None:
+            raise CliError(f"no dashboard account named {args.user}")
+        token = queries.create_token(session, role=args.role, label=args.label,
+                                     scope=args.scope,
+                                     account_id=account.id if account else None)
+    print(f"created a {args.role} token ({args.scope}"
+          f"{', as ' + args.user if args.user else ''}); keep it secret, it is not shown again:")
+    print(token)
+    return 0
+
+
+# --- user ---------------------------------------------------------------------------------------
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise CliError("the two passwords differ")
+    return first
+
+
+def cmd_user_add(settings: Settings, args: argparse.Namespace) -> int:
+    from handlers.accounts import AccountError, create_account
+    from storage.models import Person
+
+    password = _read_password(args)
+    try:
+        with _database(settings) as session:
+            account = create_account(session, username=args.name, password=password,
+                                     role=args.role, community=args.community, grid=args.grid,
+                                     contact=args.contact)
+            person = session.get(Person, account.person_id)
+            contact = person.contact_id if person else "?"
+    except AccountError as exc:
+        raise CliError(f"user add: {exc}") from None
+    print(f"created dashboard account {args.name} ({args.role}), acting as contact {contact}")
+    return 0
+
+
+def cmd_user_list(settings: Settings, args: argparse.Namespace) -> int:
+    from storage import queries
+
+    with _database(settings) as session:
+        for a in queries.list_accounts(session):
+            where = f"grid {a.grid_id}" if a.grid_id else (
+                f"community {a.community_id}" if a.community_id else "all grids")
+            state = " (disabled)" if a.disabled_at else ""
+            print(f"{a.username}\t{a.role}\t{where}{state}")
+    return 0
+
+
+def cmd_user_passwd(settings: Settings, args: argparse.Namespace) -> int:
+    from handlers.accounts import AccountError, set_password
+    from storage import queries
+
+    password = _read_password(args)
+    try:
+        with _database(settings) as session:
+            account = queries.get_account(session, username=args.name)
+            if account is None:
+                raise CliError(f"no dashboard account named {args.name}")
+            set_password(session, account, password)
+    except AccountError as exc:
+        raise CliError(f"user passwd: {exc}") from None
+    print(f"password of {args.name} changed; its open sessions are logged out")
+    return 0
+
+
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[Session]:
+    """One unit of work on the configured database, its schema brought to head first."""
+    from storage import db
 
     engine = db.make_engine(settings.storage.url)
     db.upgrade(engine)
-    with db.session_scope(engine) as session:
-        token = queries.create_token(session, role=args.role, label=args.label)
-    engine.dispose()
-    print(f"created a {args.role} token; keep it secret, it is not shown again:")
-    print(token)
-    return 0
+    try:
+        with db.session_scope(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 # --- classify -----------------------------------------------------------------------------------

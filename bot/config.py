@@ -18,6 +18,7 @@ DEFAULT_DB_URL = "sqlite:///data/gridbot.db"
 TRANSPORT_KINDS = ("sim", "wechaty")
 ENDPOINT_ENV = "WECHATY_PUPPET_SERVICE_ENDPOINT"
 TOKEN_ENV = "WECHATY_PUPPET_SERVICE_TOKEN"
+MIN_SECRET_CHARS = 32
 
 
 class ConfigError(Exception):
@@ -43,6 +44,10 @@ class StorageSettings:
 class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8080
+    # The key that signs dashboard session cookies. Empty: generated on first start and kept in
+    # the database (app_secrets), so every process and restart shares it.
+    secret: str = ""
+    session_hours: int = 12  # a dashboard login lasts this long
 
 
 @dataclass(frozen=True)
@@ -231,6 +236,11 @@ def _validate(s: Settings) -> None:
         )
     if not 1 <= s.web.port <= 65535:
         raise ConfigError(f"config: [web] port must be between 1 and 65535, got {s.web.port}")
+    if s.web.secret and len(s.web.secret) < MIN_SECRET_CHARS:
+        raise ConfigError(f"config: [web] secret must be at least {MIN_SECRET_CHARS} characters "
+                          "(or leave it empty to have one generated)")
+    if s.web.session_hours < 1:
+        raise ConfigError("config: [web] session_hours must be at least 1")
     if s.transport.kind not in TRANSPORT_KINDS:
         raise ConfigError(
             f"config: [transport] kind must be one of {', '.join(TRANSPORT_KINDS)}, "

@@ -227,6 +227,13 @@ class Runtime:
 
         await asyncio.to_thread(record)
 
+    async def groups_changed(self) -> None:
+        """Groups were registered or rebound (dashboard, import): the simulator offers every
+        group in the database, so a new one can be tried at once. Real transports report
+        their rooms themselves."""
+        if isinstance(self.transport, SimTransport):
+            await asyncio.to_thread(self._load_sim_world, self.transport)
+
     def _load_sim_world(self, sim: SimTransport) -> None:
         assert self.engine is not None
         with db.session_scope(self.engine) as session:

@@ -57,6 +57,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from handlers.cases import workflow
+from handlers.ledger import is_overdue
 from storage.models import Case, CaseEvent, CaseStatus, Community, Grid, Satisfaction
 
 #: The steps that count as a worker's first response to a case.
@@ -266,13 +267,12 @@ def case_figures(case: Case, first_response: datetime | None, *, now: datetime) 
         on_time, late = (1, 0) if case.resolved_at <= case.resolve_due_at else (0, 1)
     elif is_open and case.resolve_due_at and case.resolve_due_at < now:
         late = 1
-    due = case.accept_due_at if workflow.awaiting_acceptance(case.status) else case.resolve_due_at
     resolution = (case.resolved_at - case.created_at).total_seconds() \
         if resolved and case.resolved_at else None
     response = (first_response - case.created_at).total_seconds() if first_response else None
     return Figures(
         new=1, urgent=int(case.urgent), rejected=int(rejected), resolved=int(resolved),
-        open=int(is_open), overdue=int(is_open and due is not None and due < now),
+        open=int(is_open), overdue=int(is_overdue(case, now)),
         on_time=on_time, late=late,
         satisfied=int(case.satisfaction == Satisfaction.SATISFIED),
         basic=int(case.satisfaction == Satisfaction.BASIC),

@@ -127,6 +127,11 @@ class ChatGroup(SQLModel, table=True):
     created_at: datetime = _ts()
 
 
+#: contact id prefix of browser-only people (dashboard staff without a chat contact): nothing can
+#: be sent to them by chat
+WEB_CONTACT_PREFIX = "web:"
+
+
 class Person(SQLModel, table=True):
     """Anyone the bot has met in a chat. Residents are created on first message; workers,
     leaders and staff are registered (demo seed, later the dashboard)."""
@@ -304,6 +309,11 @@ class ApiToken(SQLModel, table=True):
     label: str = Field(default="", max_length=100)
     created_at: datetime = _ts()
     revoked_at: datetime | None = _ts(nullable=True)
+    # "read": GET only; "write": may also act on cases, as its account (see TokenScope)
+    scope: str = Field(default="read", max_length=10,
+                       sa_column_kwargs={"server_default": "read"})
+    # a token for a dashboard account sees and acts as that account; None: the whole township
+    account_id: int | None = Field(default=None, foreign_key="staff_accounts.id")
 
 
 class Correction(SQLModel, table=True):
@@ -410,3 +420,60 @@ class DigestRun(SQLModel, table=True):
     kind: str = Field(max_length=20)
     messages: int = 0
     at: datetime = _ts()
+
+
+# --- the dashboard: staff accounts, their logins, the app's own secrets -------------------------
+
+
+class AccountRole(enum.StrEnum):
+    """What a dashboard account may see: the whole township, one community's grids, one grid."""
+
+    TOWNSHIP_ADMIN = "township_admin"
+    COMMUNITY_STAFF = "community_staff"
+    GRID_LEADER = "grid_leader"
+    GRID_WORKER = "grid_worker"
+
+
+class TokenScope(enum.StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+class StaffAccount(SQLModel, table=True):
+    """A person who logs in to the dashboard. Every account acts as a Person (``person_id``):
+    the case events it records name that person, and the chat permissions apply to them, so a
+    step taken in the browser is the same step as the chat command."""
+
+    __tablename__ = "staff_accounts"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(unique=True, max_length=100)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    community_id: int | None = Field(default=None, foreign_key="communities.id")
+    grid_id: int | None = Field(default=None, foreign_key="grids.id")
+    person_id: int = Field(foreign_key="people.id", unique=True)
+    # bumped when the password changes: every session cookie issued before stops working
+    session_epoch: int = 0
+    created_at: datetime = _ts()
+    disabled_at: datetime | None = _ts(nullable=True)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Every login attempt, kept for the lockout (too many failures in a window) and for audit."""
+
+    __tablename__ = "login_attempts"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=100, index=True)
+    success: bool = False
+    remote: str = Field(default="", max_length=100)
+    at: datetime = _ts(index=True)
+
+
+class AppSecret(SQLModel, table=True):
+    """Secrets the app generates for itself on first start (the session-cookie key, unless the
+    config sets one), kept in the database so every process and restart shares them."""
+
+    __tablename__ = "app_secrets"
+    name: str = Field(primary_key=True, max_length=50)
+    value: str = Field(max_length=200)
+    created_at: datetime = _ts()

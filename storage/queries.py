@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from storage.models import (
     ApiToken,
+    AppSecret,
     Case,
     CaseEvent,
     CaseStatus,
@@ -32,6 +33,7 @@ from storage.models import (
     OutboxStatus,
     Person,
     Role,
+    StaffAccount,
     Street,
 )
 
@@ -105,6 +107,11 @@ def get_or_create_resident(session: Session, *, contact_id: str, name: str,
     if account and person.account != account:
         person.account = account
     return person
+
+
+def person_name(session: Session, *, person_id: int | None) -> str | None:
+    person = session.get(Person, person_id) if person_id else None
+    return person.name if person else None
 
 
 def grid_staff(session: Session, *, grid_id: int) -> list[Person]:
@@ -411,17 +418,26 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, *, role: str, label: str = "") -> str:
+def create_token(session: Session, *, role: str, label: str = "", scope: str = "read",
+                 account_id: int | None = None) -> str:
+    """A new token, shown once. With ``account_id`` it sees and acts as that dashboard account
+    (acting needs ``scope="write"``); without, it reads the whole township."""
     token = "gbt_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(token_hash=_hash(token), role=role, label=label))
+    session.add(ApiToken(token_hash=_hash(token), role=role, label=label, scope=scope,
+                         account_id=account_id))
     return token
 
 
-def token_role(session: Session, *, token: str) -> str | None:
-    row = session.exec(
+def token_row(session: Session, *, token: str) -> ApiToken | None:
+    """The live token row for a presented token (its role, scope and account)."""
+    return session.exec(
         select(ApiToken).where(ApiToken.token_hash == _hash(token))
         .where(col(ApiToken.revoked_at).is_(None))
     ).first()
+
+
+def token_role(session: Session, *, token: str) -> str | None:
+    row = token_row(session, token=token)
     return row.role if row else None
 
 
@@ -455,3 +471,50 @@ def release_lease(session: Session, *, name: str, holder: str, now: datetime) ->
     """Give the lease up at once (graceful shutdown), so a successor need not wait it out."""
     session.execute(sa.update(Lease).where(col(Lease.name) == name)
                     .where(col(Lease.holder) == holder).values(expires_at=now))
+
+
+# --- the dashboard: hierarchy look-ups, accounts, secrets ---------------------------------------
+
+
+def find_community(session: Session, *, ref: str) -> Community | None:
+    """A community by id or by name, as the CLI and filters give it."""
+    if ref.isdigit():
+        return session.get(Community, int(ref))
+    return session.exec(select(Community).where(Community.name == ref)).first()
+
+
+def list_communities(session: Session) -> list[Community]:
+    return list(session.exec(select(Community).order_by(col(Community.id))).all())
+
+
+def list_streets(session: Session) -> list[Street]:
+    return list(session.exec(select(Street).order_by(col(Street.id))).all())
+
+
+def get_account(session: Session, *, username: str) -> StaffAccount | None:
+    return session.exec(select(StaffAccount).where(StaffAccount.username == username)).first()
+
+
+def account_for_person(session: Session, *, person_id: int) -> StaffAccount | None:
+    return session.exec(select(StaffAccount).where(StaffAccount.person_id == person_id)).first()
+
+
+def list_accounts(session: Session) -> list[StaffAccount]:
+    return list(session.exec(select(StaffAccount).order_by(col(StaffAccount.id))).all())
+
+
+def app_secret(session: Session, *, name: str) -> str:
+    """A secret the app generated for itself, created on first use. Two processes starting at
+    once agree: the loser of the insert race reads the winner's value."""
+    row = session.get(AppSecret, name)
+    if row is not None:
+        return row.value
+    try:
+        with session.begin_nested():
+            row = AppSecret(name=name, value=secrets.token_urlsafe(48))
+            session.add(row)
+        return row.value
+    except IntegrityError:
+        row = session.get(AppSecret, name)
+        assert row is not None
+        return row.value

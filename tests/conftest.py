@@ -252,3 +252,14 @@ def admin_token(gridbot: Harness) -> str:
     assert gridbot.runtime.engine is not None
     with session_scope(gridbot.runtime.engine) as session:
         return queries.create_token(session, role="admin", label="test")
+
+
+@pytest.fixture
+async def web(bot: Harness) -> AsyncIterator[Any]:
+    """Browser-like HTTP sessions on a module's ``bot`` (tests/auxil/dashboard.py), closed at
+    the end of the test."""
+    from tests.auxil.dashboard import Browsers
+
+    browsers = Browsers(bot)
+    yield browsers
+    await browsers.close()

@@ -71,3 +71,45 @@ def test_db_upgrade_reaches_head(tmp_path: Path, capsys: pytest.CaptureFixture[s
     url = f"sqlite:///{tmp_path / 'g.db'}"
     assert main(["db", "upgrade", "--config", str(config_for(tmp_path, url))]) == 0
     assert f"revision {db.head_revision()}" in capsys.readouterr().out
+
+
+def test_user_add_list_passwd_and_a_write_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from handlers.accounts import LoginOutcome, authenticate
+    from storage.demo_seed import seed_demo
+    from tests.conftest import START
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    config = str(config_for(tmp_path, url))
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    with db.session_scope(engine) as session:
+        seed_demo(session)
+
+    def run(*argv: str, stdin: str = "") -> int:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        return main([*argv, "--config", config])
+
+    assert run("user", "add", "lina", "--role", "grid_worker", "--grid", "幸福里第一网格",
+               "--contact", "李娜", "--password-stdin", stdin="correct horse 1\n") == 0
+    assert "acting as contact 李娜" in capsys.readouterr().out
+    assert run("user", "add", "x", "--role", "grid_worker", "--grid", "幸福里第一网格",
+               "--password-stdin", stdin="correct horse 1\n") == 2
+    assert "--contact" in capsys.readouterr().err
+    assert run("user", "list") == 0
+    assert "lina\tgrid_worker" in capsys.readouterr().out
+    assert run("user", "passwd", "lina", "--password-stdin", stdin="another horse 2\n") == 0
+    with db.session_scope(engine) as session:
+        result = authenticate(session, username="lina", password="another horse 2", now=START)
+        assert result.outcome == LoginOutcome.OK
+
+    assert run("token", "create", "--role", "staff", "--scope", "write") == 2
+    assert "--user" in capsys.readouterr().err
+    assert run("token", "create", "--role", "staff", "--scope", "write", "--user", "lina") == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    with db.session_scope(engine) as session:
+        row = queries.token_row(session, token=token)
+        assert row.scope == "write" and row.account_id is not None
+    engine.dispose()

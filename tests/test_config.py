@@ -59,6 +59,8 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
         ("[sending]\nmin_interval_ms = -5\n", "[sending] min_interval_ms must not be negative"),
         ('[intake]\nrules = "nowhere.toml"\n', "[intake] rules file not found"),
         ("[web\nport = 1\n", "not valid TOML"),
+        ('[web]\nsecret = "short"\n', "[web] secret must be at least 32 characters"),
+        ("[web]\nsession_hours = 0\n", "[web] session_hours must be at least 1"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, toml: str, expected: str) -> None:

@@ -19,16 +19,22 @@ from storage import queries
 from storage.db import session_scope
 from storage.models import Notice, OutboxMessage
 from tests.auxil.chat import ROOM, STAFF_ROOM, say
+from tests.auxil.dashboard import add_account
+from tests.auxil.dashboard import token_for as account_token
 from tests.auxil.world import add_grids
 from tests.conftest import START, Clock, Harness
 
 RESIDENT_ROOMS = ["xingfuli-1@chatroom", "xingfuli-2@chatroom", "hepingyuan@chatroom"]
 
 
-def token_for(bot: Harness) -> str:
+def token_for(bot: Harness, username: str = "admin", scope: str = "write") -> str:
+    """A token acting as a dashboard account (the township admin by default)."""
     assert bot.runtime.engine is not None
     with session_scope(bot.runtime.engine) as session:
-        return queries.create_token(session, role="staff", label="test")
+        if queries.get_account(session, username=username) is None:
+            session.commit()
+            add_account(bot, username)
+    return account_token(bot, username, scope=scope)
 
 
 async def call(bot: Harness, method: str, path: str, token: str,
@@ -143,6 +149,30 @@ async def test_bad_notices_are_refused_before_anything_is_sent(bot: Harness, bod
     with session_scope(bot.runtime.engine) as session:
         assert session.exec(select(Notice)).all() == []
         assert session.exec(select(OutboxMessage)).all() == []
+
+
+async def test_who_may_publish_and_what_they_see(bot: Harness) -> None:
+    body = {"title": "停水通知", "body": "明天停水", "targets": {"all": True}}
+    status, answer = await call(bot, "POST", "/api/notices", token_for(bot, scope="read"), body)
+    assert status == 403 and "只能读取" in answer["error"]
+    status, answer = await call(bot, "POST", "/api/notices", token_for(bot, "lina"), body)
+    assert status == 403 and "街道和社区工作人员" in answer["error"]
+    zhou = token_for(bot, "zhou")  # 幸福里社区's staff
+    status, answer = await call(bot, "POST", "/api/notices", zhou, body)
+    assert status == 403 and "和平苑业主·网格服务群" in answer["error"]
+    status, mine = await call(bot, "POST", "/api/notices", zhou,
+                              {**body, "targets": {"communities": ["幸福里社区"]}})
+    assert status == 201, mine
+    wu = token_for(bot, "wu")  # 和平苑社区's staff
+    status, _ = await call(bot, "GET", f"/api/notices/{mine['id']}", wu)
+    assert status == 404
+    status, _ = await call(bot, "DELETE", f"/api/notices/{mine['id']}", wu)
+    assert status == 404
+    status, listed = await call(bot, "GET", "/api/notices", wu)
+    assert listed == []
+    status, listed = await call(bot, "GET", "/api/notices", token_for(bot, "lina", "read"))
+    assert [n["id"] for n in listed] == [mine["id"]]  # it reached 李娜's grid
+    assert mine["created_by"] == "周主任"
 
 
 async def test_not_json_and_no_token(bot: Harness) -> None:

@@ -20,7 +20,7 @@ ROOM3 = "hepingyuan@chatroom"  # 和平苑网格: worker 陈静; resident 马先
 
 
 @pytest.fixture
-async def week(db_url: str, start_gridbot) -> Harness:
+async def week(start_gridbot, db_url: str) -> Harness:
     """Monday 10:00 to the next Monday: one grid with a resolved, an overdue and a rejected case
     and a duplicate merged away; one with a case rated 不满意, resolved again and closed 未评价;
     one whose only message was not a request."""

@@ -9,27 +9,41 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-import templates
 from bot.config import Settings
 from bot.runtime import Runtime
-from bot.web import api, notices, ops, sim
-from bot.web.keys import RUNTIME, SETTINGS
+from bot.web import api, notices, open311, openapi, ops, sim
+from bot.web.dashboard import admin, auth, cases, exports, figures, ledger
+from bot.web.dashboard.common import install_filters
+from bot.web.keys import MESSAGES, RUNTIME, SETTINGS
 from bot.web.middleware import auth_middleware, error_middleware
+from bot.web.texts import WEB_TEMPLATES, Messages
 from handlers.intake.classifier import Classifier
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-WEB_TEMPLATES = Path(templates.__file__).resolve().parent / "web"
+UPLOAD_LIMIT = 5 * 1024 * 1024  # an Excel roster of a whole township fits comfortably
 
 
 def create_app(settings: Settings, *, classifier: Classifier | None = None,
                runtime: Runtime | None = None) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, auth_middleware],
-                          client_max_size=1024 * 1024)
+    app = web.Application(
+        middlewares=[error_middleware, auth.session_middleware, auth_middleware],
+        client_max_size=UPLOAD_LIMIT)
     app[SETTINGS] = settings
     app[RUNTIME] = runtime or Runtime(settings, classifier=classifier)
-    aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(WEB_TEMPLATES), autoescape=True)
+    app[MESSAGES] = Messages()
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(WEB_TEMPLATES),
+                               autoescape=True)
+    install_filters(env, settings.general.tz)
     app.cleanup_ctx.append(_runtime_ctx)
+    app.cleanup_ctx.append(auth.codec_ctx)
+    # The dashboard's API routes first: /api/cases/export.xlsx must win over /api/cases/{no}.
+    for module in (auth, exports, ledger, cases, figures, admin):
+        app.add_routes(module.api_routes)
     app.add_routes(api.routes)
+    app.add_routes(openapi.routes)
+    for module in (auth, ledger, cases, figures, admin):
+        app.add_routes(module.routes)
+    app.add_routes(open311.routes)
     app.add_routes(notices.routes)
     app.add_routes(ops.routes)
     if settings.transport.kind == "sim":

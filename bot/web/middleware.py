@@ -1,4 +1,5 @@
-"""Two middlewares: errors become JSON for the API, and the API wants a Bearer token.
+"""Two middlewares: errors become JSON for the API, and the API wants a Bearer token (or a
+dashboard login, which the session middleware has already turned into a viewer).
 
 The simulator's own API (/api/sim/) is open: it stands in for WeChat itself, where anyone in a
 group can post, and it only exists when the simulator transport is on.
@@ -13,14 +14,14 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.web.keys import ROLE
+from bot.web.keys import ROLE, VIEWER
 from bot.web.session import in_session
-from storage import queries
+from bot.web.viewer import Viewer, token_viewer
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-OPEN_PREFIXES = ("/api/sim/",)
+OPEN_PREFIXES = ("/api/sim/", "/api/openapi.json")
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -58,15 +59,25 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not request.path.startswith("/api/") or request.path.startswith(OPEN_PREFIXES):
         return await handler(request)
     header = request.headers.get("Authorization", "")
+    if not header and VIEWER in request:  # logged in to the dashboard
+        return await handler(request)
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return _unauthorised("需要访问令牌：请在请求头中提供 Authorization: Bearer <令牌>")
-    role = await in_session(request.app,
-                            lambda session: queries.token_role(session, token=token.strip()))
-    if role is None:
+    found = await authenticate_token(request, token.strip())
+    if found is None:
         return _unauthorised("访问令牌无效或已停用")
-    request[ROLE] = role
     return await handler(request)
+
+
+async def authenticate_token(request: web.Request, token: str) -> Viewer | None:
+    """Look a token up and remember its role and viewer on the request; None if it is not a
+    live token. Open311 calls it too, for its ``api_key`` parameter."""
+    found = await in_session(request.app, lambda session: token_viewer(session, token))
+    if found is None:
+        return None
+    request[ROLE], request[VIEWER] = found
+    return found[1]
 
 
 def _unauthorised(message: str) -> web.Response:

@@ -2,7 +2,9 @@
 receipts, cancel what has not gone out, resend to quiet groups.
 
 Everything a request gets wrong is refused with a 400 and a Chinese sentence before anything is
-stored; the domain rules live in handlers/notices/, this module only translates JSON.
+stored; the domain rules live in handlers/notices/, this module only translates JSON. Township
+and community staff publish (a login, or a write token of their account); community staff only
+to their own community's groups. Everyone reads the notices that concern their grids.
 """
 
 from __future__ import annotations
@@ -16,23 +18,45 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlmodel import Session, col, select
 
-from bot.web.keys import ROLE, RUNTIME, SETTINGS
+from bot.web.keys import RUNTIME, SETTINGS, VIEWER
 from bot.web.middleware import json_error, json_response
 from bot.web.session import in_session
+from bot.web.viewer import Viewer
 from handlers.context import Context
 from handlers.notices import status
-from handlers.notices.errors import NoticeError
-from handlers.notices.publish import NoticeRequest, cancel_notice, create_notice, resend
+from handlers.notices.errors import NoticeError, NoticeForbidden
+from handlers.notices.publish import (
+    NoticeRequest,
+    cancel_notice,
+    check_reach,
+    create_notice,
+    reaches,
+    resend,
+)
 from handlers.notices.targets import parse_targets
-from storage.models import ChatGroup, Notice
+from storage.models import AccountRole, ChatGroup, Notice, NoticeStatus
 
 routes = web.RouteTableDef()
 
 LIST_LIMIT = 200
 
 
+PUBLISHERS = (AccountRole.TOWNSHIP_ADMIN, AccountRole.COMMUNITY_STAFF)
+
+
+def _publisher(request: web.Request) -> Viewer:
+    """The caller, if they may publish; else a 403 with the reason."""
+    viewer = request.get(VIEWER)
+    if viewer is None or not viewer.can_write or viewer.person is None:
+        raise web.HTTPForbidden(text="这个访问令牌只能读取数据，不能发布或取消通知")
+    if viewer.account is None or viewer.account.role not in PUBLISHERS:
+        raise web.HTTPForbidden(text="只有街道和社区工作人员可以发布通知")
+    return viewer
+
+
 @routes.post("/api/notices")
 async def publish(request: web.Request) -> web.Response:
+    viewer = _publisher(request)
     tz = request.app[SETTINGS].general.tz
     try:
         body = await _json_object(request)
@@ -42,13 +66,15 @@ async def publish(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     ctx = runtime.context
     assert ctx is not None
-    label = f"API（{request.get(ROLE, '')}）"
 
     def create(session: Session) -> int:
-        return create_notice(session, ctx, req, created_by=label).id or 0
+        return create_notice(session, ctx, req, created_by=viewer.name, person=viewer.person,
+                             within=viewer.scope.grid_ids).id or 0
 
     try:
         notice_id = await in_session(request.app, create)
+    except NoticeForbidden as exc:
+        return json_error(403, str(exc))
     except NoticeError as exc:
         return json_error(400, str(exc))
     await runtime.run_notices()  # a notice due now is queued before we answer
@@ -60,10 +86,12 @@ async def publish(request: web.Request) -> web.Response:
 async def list_notices(request: web.Request) -> web.Response:
     tz = request.app[SETTINGS].general.tz
 
+    grid_ids = _grids(request)
+
     def load(session: Session) -> list[dict[str, Any]]:
-        notices = session.exec(select(Notice).order_by(col(Notice.id).desc())
-                               .limit(LIST_LIMIT)).all()
-        return [_summary(session, n, tz) for n in notices]
+        notices = session.exec(select(Notice).where(Notice.status != NoticeStatus.DRAFT)
+                               .order_by(col(Notice.id).desc()).limit(LIST_LIMIT)).all()
+        return [_summary(session, n, tz) for n in notices if reaches(session, n, grid_ids)]
 
     return json_response(await in_session(request.app, load))
 
@@ -72,7 +100,15 @@ async def list_notices(request: web.Request) -> web.Response:
 async def get_notice(request: web.Request) -> web.Response:
     notice_id = _id(request)
     tz = request.app[SETTINGS].general.tz
-    body = await in_session(request.app, lambda s: _detail(s, notice_id, tz))
+    grid_ids = _grids(request)
+
+    def load(session: Session) -> dict[str, Any] | None:
+        notice = session.get(Notice, notice_id)
+        if notice is None or not reaches(session, notice, grid_ids):
+            return None
+        return _detail(session, notice_id, tz)
+
+    body = await in_session(request.app, load)
     if body is None:
         return json_error(404, f"没有编号为 {notice_id} 的通知")
     return json_response(body)
@@ -102,15 +138,19 @@ async def resend_to_quiet_groups(request: web.Request) -> web.Response:
     except NoticeError as exc:
         return json_error(400, str(exc))
 
+    within = _grids(request)
+
     def run(session: Session, ctx: Context, notice: Notice) -> dict[str, Any]:
         if below is not None:
-            groups = status.quiet_groups(session, notice.id or 0, below=below)
+            groups = [g for g in status.quiet_groups(session, notice.id or 0, below=below)
+                      if within is None or g.grid_id in within]
         else:
             groups = list(session.exec(select(ChatGroup)
                                        .where(col(ChatGroup.room_id).in_(rooms))).all())
             unknown = set(rooms or ()) - {g.room_id for g in groups}
             if unknown:
                 raise NoticeError(f"没有这些群：{'、'.join(sorted(unknown))}")
+            check_reach(groups, within)
         return {"resent": resend(session, ctx, notice, groups=groups)}
 
     response = await _act_on_notice(request, run, refused_status=400)
@@ -122,6 +162,7 @@ async def _act_on_notice(request: web.Request,
                          action: Callable[[Session, Context, Notice], dict[str, Any]], *,
                          refused_status: int) -> web.Response:
     """Load the notice, act on it in one transaction, answer with its state afterwards."""
+    viewer = _publisher(request)
     notice_id = _id(request)
     tz = request.app[SETTINGS].general.tz
     ctx = request.app[RUNTIME].context
@@ -129,7 +170,7 @@ async def _act_on_notice(request: web.Request,
 
     def run(session: Session) -> dict[str, Any] | None:
         notice = session.get(Notice, notice_id)
-        if notice is None:
+        if notice is None or not reaches(session, notice, viewer.scope.grid_ids):
             return None
         extra = action(session, ctx, notice)
         session.flush()
@@ -137,6 +178,8 @@ async def _act_on_notice(request: web.Request,
 
     try:
         body = await in_session(request.app, run)
+    except NoticeForbidden as exc:
+        return json_error(403, str(exc))
     except NoticeError as exc:
         return json_error(refused_status, str(exc))
     if body is None:
@@ -204,6 +247,11 @@ def _repeat(value: Any) -> tuple[str | None, date | None]:
         return value["rule"], date.fromisoformat(str(until))
     except ValueError:
         raise NoticeError(f"结束日期“{until}”应写成 2027-01-31 这样的日期") from None
+
+
+def _grids(request: web.Request) -> frozenset[int] | None:
+    viewer = request.get(VIEWER)
+    return viewer.scope.grid_ids if viewer is not None else None
 
 
 def _id(request: web.Request) -> int:

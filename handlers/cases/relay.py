@@ -11,7 +11,7 @@ from handlers.context import Context
 from handlers.intake.location import LocationExtractor
 from handlers.privacy import mask
 from storage import queries
-from storage.models import Case, CaseSupporter, ChatGroup, Person, Priority
+from storage.models import WEB_CONTACT_PREFIX, Case, CaseSupporter, ChatGroup, Person, Priority
 
 URGENT_PRIORITY = Priority.URGENT
 
@@ -59,7 +59,10 @@ def post_to_group(session: Session, ctx: Context, case: Case, template: str, /,
 
 def tell(session: Session, ctx: Context, person: Person, template: str, /, *,
          case: Case | None = None, urgent: bool = False, **variables: Any) -> None:
-    """A private message to one person (staff alerts, reminders, confirmations)."""
+    """A private message to one person (staff alerts, reminders, confirmations). Browser-only
+    identities (contact ``web:…``, dashboard staff without a chat contact) cannot be written to."""
+    if person.contact_id.startswith(WEB_CONTACT_PREFIX):
+        return
     facts = case_facts(ctx, case) if case is not None else {}
     text = ctx.texts.render(template, **{**facts, **variables})
     queries.enqueue(session, contact_id=person.contact_id, text=text,

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from handlers.cases.relay import tell
 from handlers.context import Context
 from handlers.notices import compose
-from handlers.notices.errors import NoticeError
+from handlers.notices.errors import NoticeError, NoticeForbidden
 from handlers.notices.schedule import RepeatRule, parse_rule
 from handlers.notices.targets import parse_targets, resolve_groups
 from storage import queries
@@ -66,9 +66,11 @@ class SweepReport:
 
 
 def create_notice(session: Session, ctx: Context, req: NoticeRequest, *, created_by: str,
-                  person: Person | None = None, draft: bool = False) -> Notice:
+                  person: Person | None = None, draft: bool = False,
+                  within: frozenset[int] | None = None) -> Notice:
     """Validate everything, then store the notice. A notice due now is queued by the next sweep
-    (the caller wakes it), so the API answers at once even for 500 groups."""
+    (the caller wakes it), so the API answers at once even for 500 groups. ``within``: the grids
+    the publisher answers for (None: all); a notice reaching beyond them is refused."""
     title, body = (req.title or "").strip(), (req.body or "").strip()
     if not title:
         raise NoticeError("请填写通知标题")
@@ -80,6 +82,7 @@ def create_notice(session: Session, ctx: Context, req: NoticeRequest, *, created
         raise NoticeError(f"正文太长了（{len(body)}字），请控制在{MAX_BODY}字以内")
     targets = parse_targets(req.targets)
     groups = resolve_groups(session, targets)
+    check_reach(groups, within)
     now = ctx.now()
     if req.send_at is not None and req.send_at < now - PAST_SLACK:
         raise NoticeError(f"发送时间 {ctx.when(req.send_at)} 已经过去了，请选择以后的时间，"
@@ -102,6 +105,32 @@ def create_notice(session: Session, ctx: Context, req: NoticeRequest, *, created
     session.add(notice)
     session.flush()
     return notice
+
+
+def check_reach(groups: list[ChatGroup], within: frozenset[int] | None) -> None:
+    if within is None:
+        return
+    outside = [g.topic or g.room_id for g in groups if g.grid_id not in within]
+    if outside:
+        more = "等" if len(outside) > 5 else ""
+        raise NoticeForbidden("只能向您负责的网格的群发布通知，这些群不在范围内："
+                              f"{'、'.join(outside[:5])}{more}")
+
+
+def reaches(session: Session, notice: Notice, grid_ids: frozenset[int] | None) -> bool:
+    """Whether a notice concerns any of ``grid_ids`` (None: every notice does)."""
+    if grid_ids is None:
+        return True
+    delivered = session.exec(select(ChatGroup.grid_id).join(
+        NoticeDelivery, col(NoticeDelivery.group_id) == col(ChatGroup.id))
+        .where(NoticeDelivery.notice_id == notice.id)).all()
+    if set(delivered) & grid_ids:
+        return True
+    try:
+        targeted = resolve_groups(session, parse_targets(notice.targets))
+    except NoticeError:
+        return False
+    return any(g.grid_id in grid_ids for g in targeted)
 
 
 def confirm_draft(session: Session, ctx: Context, notice: Notice) -> None:

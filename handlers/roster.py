@@ -1,0 +1,322 @@
+"""The roster: the street → community → grid hierarchy, chat groups bound to grids, and the
+workers, leaders and staff matched to their chat contacts — edited one by one or imported from
+a sheet (.xlsx or .csv) with a report per row.
+
+Every function takes the editor's ``Scope``: community staff change only their own community.
+Errors are ``RosterError`` with the sentence to show.
+
+**The sheet.** One header row, then one row per grid, group or person; blank cells are fine.
+Columns (Chinese headers; the English in brackets is accepted too):
+
+| 街道 (street) | 社区 (community) | 网格 (grid) | 群ID (room_id) | 群名称 (topic) |
+| 姓名 (name) | 微信ID (contact_id) | 角色 (role: 网格员 / 网格长 / 社区工作人员) |
+
+A row creates the street, community and grid it names if they are new, binds the group (by its
+room id) to the grid, and registers the person in the grid. A row with an error changes nothing
+and says why; the other rows are imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from handlers.accounts import Scope
+from storage import queries
+from storage.models import ChatGroup, Community, Grid, GroupKind, Person, Role, Street
+
+ROLE_WORDS = {
+    "网格员": Role.GRID_WORKER, "网格长": Role.GRID_LEADER, "社区工作人员": Role.STAFF,
+    "工作人员": Role.STAFF, "grid_worker": Role.GRID_WORKER, "grid_leader": Role.GRID_LEADER,
+    "staff": Role.STAFF,
+}
+ROLE_NAMES = {Role.GRID_WORKER: "网格员", Role.GRID_LEADER: "网格长", Role.STAFF: "社区工作人员",
+              Role.RESIDENT: "居民"}
+COLUMNS = {
+    "street": ("街道", "乡镇", "街道/乡镇", "street"),
+    "community": ("社区", "村", "社区/村", "community"),
+    "grid": ("网格", "grid"),
+    "room_id": ("群ID", "群id", "群号", "room_id", "room"),
+    "topic": ("群名称", "群名", "topic"),
+    "name": ("姓名", "name"),
+    "contact_id": ("微信ID", "微信id", "微信号", "联系人ID", "contact_id", "contact"),
+    "role": ("角色", "身份", "role"),
+}
+MAX_ROWS = 5000
+MAX_NAME = 100
+
+
+class RosterError(Exception):
+    """Something the roster cannot do as asked; the message says why, for the person."""
+
+
+# --- one at a time ------------------------------------------------------------------------------
+
+
+def add_street(session: Session, scope: Scope, name: str) -> Street:
+    name = _name(name, "街道名称")
+    if not scope.everything:
+        raise RosterError("只有街道（乡镇）管理员可以新增街道")
+    if session.exec(select(Street).where(Street.name == name)).first():
+        raise RosterError(f"街道“{name}”已经存在")
+    street = Street(name=name)
+    session.add(street)
+    session.flush()
+    return street
+
+
+def add_community(session: Session, scope: Scope, street_id: int, name: str) -> Community:
+    name = _name(name, "社区名称")
+    if not scope.everything:
+        raise RosterError("只有街道（乡镇）管理员可以新增社区")
+    if session.get(Street, street_id) is None:
+        raise RosterError("请先选择所属街道")
+    if session.exec(select(Community).where(Community.street_id == street_id)
+                    .where(Community.name == name)).first():
+        raise RosterError(f"社区“{name}”已经存在")
+    community = Community(street_id=street_id, name=name)
+    session.add(community)
+    session.flush()
+    return community
+
+
+def add_grid(session: Session, scope: Scope, community_id: int, name: str) -> Grid:
+    name = _name(name, "网格名称")
+    community = session.get(Community, community_id)
+    if community is None:
+        raise RosterError("请先选择所属社区")
+    _check_community(session, scope, community)
+    if queries.find_grid(session, ref=name) is not None or name.isdigit():
+        raise RosterError(f"网格“{name}”已经存在（网格名称在全街道内不能重复，也不能是纯数字）")
+    grid = Grid(community_id=community_id, name=name)
+    session.add(grid)
+    session.flush()
+    return grid
+
+
+def bind_group(session: Session, scope: Scope, *, room_id: str, topic: str = "",
+               grid_id: int | None = None, community_id: int | None = None) -> ChatGroup:
+    """A residents' group bound to a grid, a community's staff working group (where overdue
+    cases escalate), or neither (unbound). Groups are known by room id, never by topic."""
+    room_id = room_id.strip()
+    if not room_id:
+        raise RosterError("请填写群ID")
+    if grid_id is not None and community_id is not None:
+        raise RosterError("一个群只能绑定到一个网格，或作为一个社区的工作群")
+    group = queries.get_group(session, room_id=room_id)
+    if group is not None:
+        _check_group(session, scope, group)
+    if grid_id is not None and not _grid_ok(session, scope, grid_id):
+        raise RosterError("没有这个网格，或它不在您负责的范围内")
+    if community_id is not None:
+        community = session.get(Community, community_id)
+        if community is None:
+            raise RosterError("没有这个社区")
+        _check_community(session, scope, community)
+    group = queries.record_room(session, room_id=room_id[:200], topic=topic.strip()[:200])
+    group.grid_id = grid_id
+    group.community_id = community_id
+    group.kind = GroupKind.STAFF if community_id is not None else GroupKind.RESIDENT
+    session.flush()
+    return group
+
+
+def register_person(session: Session, scope: Scope, *, contact_id: str, name: str, role: str,
+                    grid_id: int | None) -> Person:
+    """A worker, leader or staff member, matched to their chat contact: the person the bot
+    already knows by that contact id gets the role (a resident becomes a worker), or a new
+    one is recorded for a contact who has not written yet."""
+    contact_id = contact_id.strip()
+    if not contact_id:
+        raise RosterError("请填写微信ID（联系人ID），这样群里的消息才能对上这个人")
+    name = _name(name, "姓名")
+    if role not in (Role.GRID_WORKER, Role.GRID_LEADER, Role.STAFF):
+        raise RosterError("角色只能是网格员、网格长或社区工作人员")
+    if role == Role.STAFF:
+        if not scope.everything and grid_id is None:
+            raise RosterError("社区工作人员请选择所在社区的一个网格，以确定其所属社区")
+    elif grid_id is None:
+        raise RosterError("网格员和网格长需要选择所属网格")
+    if grid_id is not None and not _grid_ok(session, scope, grid_id):
+        raise RosterError("没有这个网格，或它不在您负责的范围内")
+    person = queries.get_person(session, contact_id=contact_id)
+    if person is not None and person.role != Role.RESIDENT and person.grid_id is not None \
+            and not _grid_ok(session, scope, person.grid_id):
+        raise RosterError(f"{person.name} 登记在您负责范围以外的网格，不能修改")
+    if person is None:
+        person = Person(contact_id=contact_id, name=name)
+        session.add(person)
+    person.name, person.role = name, role
+    person.grid_id = grid_id if role != Role.STAFF or grid_id else None
+    session.flush()
+    return person
+
+
+def _check_community(session: Session, scope: Scope, community: Community) -> None:
+    if not scope.manages(community.id):
+        raise RosterError(f"“{community.name}”不在您负责的范围内")
+
+
+def _grid_ok(session: Session, scope: Scope, grid_id: int | None) -> bool:
+    """A grid the editor may change: in their scope, or added to their community since."""
+    grid = session.get(Grid, grid_id) if grid_id is not None else None
+    return grid is not None and (scope.allows_grid(grid.id) or scope.manages(grid.community_id))
+
+
+def _check_group(session: Session, scope: Scope, group: ChatGroup) -> None:
+    if scope.everything or (group.grid_id is None and group.community_id is None):
+        return
+    if group.grid_id is not None and _grid_ok(session, scope, group.grid_id):
+        return
+    if group.community_id is not None:
+        community = session.get(Community, group.community_id)
+        if community is not None:
+            _check_community(session, scope, community)
+            return
+    raise RosterError(f"群“{group.topic or group.room_id}”不在您负责的范围内")
+
+
+def _name(value: str, what: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise RosterError(f"请填写{what}")
+    if len(value) > MAX_NAME:
+        raise RosterError(f"{what}太长（最多 {MAX_NAME} 个字）")
+    return value
+
+
+# --- a sheet ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowResult:
+    line: int  # the row number as the spreadsheet shows it
+    ok: bool
+    message: str
+
+
+def read_sheet(filename: str, data: bytes) -> list[tuple[int, dict[str, str]]]:
+    """The rows of an .xlsx or .csv file with their row numbers as the spreadsheet shows them
+    (blank rows skipped, not renumbered), keyed by the column names above."""
+    lower = filename.lower()
+    if lower.endswith(".xlsx"):
+        table = _xlsx_rows(data)
+    elif lower.endswith(".csv"):
+        table = _csv_rows(data)
+    else:
+        raise RosterError("请上传 .xlsx 或 .csv 文件")
+    table = [(n, r) for n, r in enumerate(table, start=1)
+             if any(str(v).strip() for v in r if v is not None)]
+    if not table:
+        raise RosterError("文件是空的")
+    header = [_column(h) for h in table[0][1]]
+    if "grid" not in header:
+        raise RosterError("第1行应是表头，且至少要有“网格”一列（可选列：街道、社区、群ID、群名称、"
+                          "姓名、微信ID、角色）")
+    return [(line, {key: str(v).strip() for key, v in zip(header, values, strict=False)
+                     if key and v is not None})
+            for line, values in table[1:MAX_ROWS + 1]]
+
+
+def _xlsx_rows(data: bytes) -> list[list[object]]:
+    from zipfile import BadZipFile
+
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (BadZipFile, KeyError, ValueError, OSError):
+        raise RosterError("无法读取这个 Excel 文件，请确认是 .xlsx 格式") from None
+    sheet = book.worksheets[0]
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    book.close()
+    return rows
+
+
+def _csv_rows(data: bytes) -> list[list[object]]:
+    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise RosterError("无法识别 CSV 文件的编码，请另存为 UTF-8")
+    return [list(r) for r in csv.reader(io.StringIO(text))]
+
+
+def _column(header: object) -> str | None:
+    text = str(header or "").strip()
+    return next((key for key, names in COLUMNS.items() if text in names), None)
+
+
+def import_rows(session: Session, scope: Scope, rows: Iterable[tuple[int, dict[str, str]]]
+                ) -> list[RowResult]:
+    """Each row in its own savepoint: a bad row changes nothing, the others go in."""
+    results = []
+    for line, row in rows:
+        try:
+            with session.begin_nested():
+                message = _import_row(session, scope, row)
+            results.append(RowResult(line, True, message))
+        except RosterError as exc:
+            results.append(RowResult(line, False, str(exc)))
+    return results
+
+
+def _import_row(session: Session, scope: Scope, row: dict[str, str]) -> str:
+    grid_name = row.get("grid", "")
+    if not grid_name:
+        raise RosterError("缺少网格名称")
+    done = []
+    grid = queries.find_grid(session, ref=grid_name)
+    if grid is None:
+        community = _community_for(session, scope, row)
+        grid = add_grid(session, scope, community.id or 0, grid_name)
+        done.append(f"新建网格“{grid.name}”")
+    else:
+        if not _grid_ok(session, scope, grid.id):
+            raise RosterError(f"网格“{grid_name}”不在您负责的范围内")
+        named = row.get("community")
+        community = session.get(Community, grid.community_id)
+        if named and community is not None and community.name != named:
+            raise RosterError(f"网格“{grid_name}”已属于“{community.name}”，与表中的“{named}”不符")
+    if room_id := row.get("room_id"):
+        bind_group(session, scope, room_id=room_id, topic=row.get("topic", ""), grid_id=grid.id)
+        done.append(f"群 {room_id} 绑定到该网格")
+    if row.get("name") or row.get("contact_id") or row.get("role"):
+        role = ROLE_WORDS.get(row.get("role", ""))
+        if role is None:
+            raise RosterError(f"角色“{row.get('role', '')}”无法识别，"
+                              "可填：网格员、网格长、社区工作人员")
+        person = register_person(session, scope, contact_id=row.get("contact_id", ""),
+                                 name=row.get("name", ""), role=role, grid_id=grid.id)
+        done.append(f"登记{ROLE_NAMES[Role(person.role)]}{person.name}")
+    return "；".join(done) or f"网格“{grid.name}”已存在，无需改动"
+
+
+def _community_for(session: Session, scope: Scope, row: dict[str, str]) -> Community:
+    name = row.get("community", "")
+    if not name:
+        raise RosterError("新网格需要填写所属社区")
+    streets = queries.list_streets(session)
+    street_name = row.get("street", "")
+    if street_name:
+        street = next((s for s in streets if s.name == street_name), None)
+        if street is None:
+            street = add_street(session, scope, street_name)
+    elif len(streets) == 1:
+        street = streets[0]
+    else:
+        raise RosterError("新社区需要填写所属街道")
+    community = session.exec(select(Community).where(Community.street_id == street.id)
+                             .where(Community.name == name)).first()
+    if community is None:
+        community = add_community(session, scope, street.id or 0, name)
+    else:
+        _check_community(session, scope, community)
+    return community
