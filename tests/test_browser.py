@@ -52,6 +52,20 @@ async def bot(store_url: str, start_gridbot) -> Harness:
     return bot
 
 
+async def publish_for_screenshot(bot: Harness) -> None:
+    from handlers.notices.publish import NoticeRequest, create_notice
+    from storage.db import session_scope
+
+    assert bot.runtime.engine is not None and bot.runtime.context is not None
+    with session_scope(bot.runtime.engine) as session:
+        create_notice(session, bot.runtime.context, NoticeRequest(
+            title="垃圾分类提醒", body="本周六上午9点在小区广场开展垃圾分类宣传，欢迎参加。",
+            targets={"all": True}), created_by="孙丽")
+    await bot.runtime.run_notices()
+    await bot.settle()
+    await say(bot, "王芳", "收到")
+
+
 def url(bot: Harness, path: str) -> str:
     return str(bot.client.make_url(path))
 
@@ -107,6 +121,42 @@ async def test_find_accept_and_resolve_a_case_and_the_group_hears(bot: Harness,
     relays = [m["text"] for m in await response.json() if m["from_bot"]]
     assert any("李娜受理" in t and t.startswith("@王芳") for t in relays)
     assert "已更换灯泡，楼道恢复照明" in relays[-1] and "满意" in relays[-1]
+
+
+async def test_publish_a_notice_with_a_live_preview_and_see_it_reach_the_groups(
+        bot: Harness, browser) -> None:
+    page = await new_page(browser)
+    await log_in(page, bot, "admin")
+    await page.wait_for_url(re.compile(r"/cases$"))
+    await page.click("nav >> text=通知公告")
+    await page.wait_for_url(re.compile(r"/notices$"))
+    await page.fill("input[name=title]", "停水通知")
+    await page.fill("textarea[name=body]", "{{ grid }}的居民朋友们：明天上午停水，请提前储水。")
+    await page.check("input[name=scope][value=communities]")
+    await page.check("input[name=community][value=幸福里社区]")
+    preview = page.locator("#preview-text")
+    await page.wait_for_function(
+        "document.getElementById('preview-text').textContent.includes('幸福里第一网格的居民朋友们')")
+    assert "将发送到 2 个群" in await page.locator("#preview-meta").inner_text()
+    assert (await preview.inner_text()).startswith("【停水通知】")
+    await page.fill("textarea[name=body]", "{{ gird }}的居民朋友们")  # a typo is caught live
+    await page.wait_for_function(
+        "document.getElementById('preview-text').textContent.includes('不存在的变量')")
+    await page.fill("textarea[name=body]", "{{ grid }}的居民朋友们：明天上午停水，请提前储水。")
+    await page.click("#compose button[type=submit]")
+    await page.wait_for_url(re.compile(r"/notices/\d+$"))
+    assert "通知已发布" in await page.locator(".notice-ok").inner_text()
+    await bot.settle()
+    await page.reload()
+    assert "送达 2 / 2 个群" in await page.locator(".summary").inner_text()
+    response = await page.request.get(url(bot, f"/api/sim/messages?room={ROOM}"))
+    copies = [m["text"] for m in await response.json()
+              if m["from_bot"] and "【停水通知】" in m["text"]]
+    assert copies == ["【停水通知】\n幸福里第一网格的居民朋友们：明天上午停水，请提前储水。\n\n"
+                      "看到的居民朋友请回复“收到”，谢谢！"]
+    await say(bot, "王芳", "收到")
+    await page.reload()
+    assert "王芳" in await page.locator("table").first.inner_text()
 
 
 async def test_the_excel_export_downloads_and_opens(bot: Harness, browser,
@@ -189,6 +239,7 @@ async def test_screenshots_of_the_main_pages(bot: Harness, browser, size: str,
     await say(bot, "孙浩", "满意", room="xingfuli-2@chatroom")
     bot.clock.advance(hours=2)  # 13:00: the lift and the dancing are past their deadlines
     await report(bot, "小区门口的垃圾桶满了好几天没人清", "黄女士", OTHER_ROOM)
+    await publish_for_screenshot(bot)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = await new_page(browser, viewport=viewport)
     await page.goto(url(bot, "/login"))
@@ -198,6 +249,7 @@ async def test_screenshots_of_the_main_pages(bot: Harness, browser, size: str,
     for name, path, heading in (("ledger", "/cases", "工单台账"),
                                 ("case", f"/cases/{no}", f"工单 #{no}"),
                                 ("figures", "/figures", "数据统计"),
+                                ("notices", "/notices", "通知公告"),
                                 ("admin", "/admin", "网格与人员")):
         await page.goto(url(bot, path))
         assert heading in await page.locator("h1").inner_text()

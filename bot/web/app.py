@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.runtime import Runtime
 from bot.web import api, notices, open311, openapi, ops, sim
 from bot.web.dashboard import admin, auth, cases, exports, figures, ledger
+from bot.web.dashboard import notices as notices_page
 from bot.web.dashboard.common import install_filters
 from bot.web.keys import MESSAGES, RUNTIME, SETTINGS
 from bot.web.middleware import auth_middleware, error_middleware
@@ -41,7 +42,7 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None,
         app.add_routes(module.api_routes)
     app.add_routes(api.routes)
     app.add_routes(openapi.routes)
-    for module in (auth, ledger, cases, figures, admin):
+    for module in (auth, ledger, cases, figures, notices_page, admin):
         app.add_routes(module.routes)
     app.add_routes(open311.routes)
     app.add_routes(notices.routes)

@@ -23,7 +23,7 @@ from handlers.context import Context
 from handlers.notices import compose
 from handlers.notices.errors import NoticeError, NoticeForbidden
 from handlers.notices.schedule import RepeatRule, parse_rule
-from handlers.notices.targets import parse_targets, resolve_groups
+from handlers.notices.targets import Targets, parse_targets, resolve_groups
 from storage import queries
 from storage.models import (
     ChatGroup,
@@ -65,12 +65,23 @@ class SweepReport:
     deliveries: int = 0
 
 
-def create_notice(session: Session, ctx: Context, req: NoticeRequest, *, created_by: str,
-                  person: Person | None = None, draft: bool = False,
-                  within: frozenset[int] | None = None) -> Notice:
-    """Validate everything, then store the notice. A notice due now is queued by the next sweep
-    (the caller wakes it), so the API answers at once even for 500 groups. ``within``: the grids
-    the publisher answers for (None: all); a notice reaching beyond them is refused."""
+@dataclass(frozen=True)
+class Checked:
+    """A notice request that passed every check: what would be stored, and where it would go."""
+
+    title: str
+    body: str
+    targets: Targets
+    groups: list[ChatGroup]
+    rule: RepeatRule | None
+    until: datetime | None
+    first: datetime  # its first occurrence
+
+
+def check_request(session: Session, ctx: Context, req: NoticeRequest, *,
+                  within: frozenset[int] | None = None) -> Checked:
+    """Every check a notice must pass before anything is stored; NoticeError says what fails.
+    ``within``: the grids the publisher answers for (None: all)."""
     title, body = (req.title or "").strip(), (req.body or "").strip()
     if not title:
         raise NoticeError("请填写通知标题")
@@ -95,12 +106,29 @@ def create_notice(session: Session, ctx: Context, req: NoticeRequest, *, created
     if first is None or (until is not None and first > until):
         raise NoticeError("按这个重复规则，在结束日期之前一次也不会发送，请检查规则和结束日期")
     compose.check(session, ctx, compose.Draft(title, body, req.ask_receipt), groups, first)
+    return Checked(title, body, targets, groups, rule, until, first)
+
+
+def preview(session: Session, ctx: Context, req: NoticeRequest, *,
+            within: frozenset[int] | None = None) -> tuple[Checked, str]:
+    """The checks, and the message the first target group would receive."""
+    checked = check_request(session, ctx, req, within=within)
+    draft = compose.Draft(checked.title, checked.body, req.ask_receipt)
+    return checked, compose.render(session, ctx, draft, checked.groups[0], checked.first)
+
+
+def create_notice(session: Session, ctx: Context, req: NoticeRequest, *, created_by: str,
+                  person: Person | None = None, draft: bool = False,
+                  within: frozenset[int] | None = None) -> Notice:
+    """Check everything, then store the notice. A notice due now is queued by the next sweep
+    (the caller wakes it), so the API answers at once even for 500 groups."""
+    c = check_request(session, ctx, req, within=within)
     notice = Notice(
-        title=title, body=body, targets=targets.as_json(), send_at=req.send_at,
-        repeat=rule.text if rule else None, repeat_until=until, ask_receipt=req.ask_receipt,
-        status=NoticeStatus.DRAFT if draft else NoticeStatus.ACTIVE,
-        next_run_at=None if draft else first, created_by=created_by[:100],
-        created_by_person_id=person.id if person else None, created_at=now,
+        title=c.title, body=c.body, targets=c.targets.as_json(), send_at=req.send_at,
+        repeat=c.rule.text if c.rule else None, repeat_until=c.until,
+        ask_receipt=req.ask_receipt, status=NoticeStatus.DRAFT if draft else NoticeStatus.ACTIVE,
+        next_run_at=None if draft else c.first, created_by=created_by[:100],
+        created_by_person_id=person.id if person else None, created_at=ctx.now(),
     )
     session.add(notice)
     session.flush()
