@@ -6,6 +6,7 @@ environment); StrictUndefined makes a missing variable an error in tests, not a 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -28,3 +29,21 @@ class Texts:
 
     def render(self, template: str, /, **context: Any) -> str:
         return self._env.get_template(f"{template}.j2").render(**context).strip()
+
+
+class Phrases:
+    """Short sentences kept together as jinja2 macros in one template file (why a notice is
+    refused, say), for code that raises them far from any rendering context."""
+
+    def __init__(self, name: str, directory: Path = CHAT_TEMPLATES) -> None:
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), autoescape=False,
+                                 undefined=jinja2.StrictUndefined)
+        self._module = env.get_template(f"{name}.j2").module
+
+    def __call__(self, key: str, /, **variables: Any) -> str:
+        return str(getattr(self._module, key)(**variables)).strip()
+
+
+@functools.cache
+def phrases(name: str) -> Phrases:
+    return Phrases(name)

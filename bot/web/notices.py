@@ -128,13 +128,13 @@ async def resend_to_quiet_groups(request: web.Request) -> web.Response:
         body = await _json_object(request)
         below, rooms = body.get("below"), body.get("rooms")
         if (below is None) == (rooms is None):
-            raise NoticeError('请给出 "below"（回执少于几条的群）或 "rooms"（群编号列表）之一')
+            raise NoticeError("resend_choice")
         if below is not None and (not isinstance(below, int) or isinstance(below, bool)
                                   or below < 1):
-            raise NoticeError('"below" 应为正整数')
+            raise NoticeError("below_positive")
         if rooms is not None and (not isinstance(rooms, list)
                                   or not all(isinstance(r, str) for r in rooms)):
-            raise NoticeError('"rooms" 应为群编号列表')
+            raise NoticeError("rooms_list")
     except NoticeError as exc:
         return json_error(400, str(exc))
 
@@ -149,7 +149,7 @@ async def resend_to_quiet_groups(request: web.Request) -> web.Response:
                                        .where(col(ChatGroup.room_id).in_(rooms))).all())
             unknown = set(rooms or ()) - {g.room_id for g in groups}
             if unknown:
-                raise NoticeError(f"没有这些群：{'、'.join(sorted(unknown))}")
+                raise NoticeError("unknown_rooms", rooms=sorted(unknown))
             check_reach(groups, within)
         return {"resent": resend(session, ctx, notice, groups=groups)}
 
@@ -194,9 +194,9 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise NoticeError("请求内容不是有效的 JSON") from None
+        raise NoticeError("bad_json") from None
     if not isinstance(body, dict):
-        raise NoticeError("请求内容应为 JSON 对象")
+        raise NoticeError("not_an_object")
     return body
 
 
@@ -204,15 +204,15 @@ def _notice_request(body: dict[str, Any], tz: ZoneInfo) -> NoticeRequest:
     known = {"title", "body", "targets", "send_at", "repeat", "ask_receipt"}
     unknown = set(body) - known
     if unknown:
-        raise NoticeError(f"不认识的字段：{'、'.join(sorted(unknown))}")
+        raise NoticeError("unknown_fields", fields=sorted(unknown))
     for key in ("title", "body"):
         if not isinstance(body.get(key), str):
-            raise NoticeError(f"“{key}”应为文字")
+            raise NoticeError("not_text", field=key)
     parse_targets(body.get("targets"))  # shape errors first; names are checked in the domain
     rule, until = _repeat(body.get("repeat"))
     ask = body.get("ask_receipt", True)
     if not isinstance(ask, bool):
-        raise NoticeError('"ask_receipt" 只能是 true 或 false')
+        raise NoticeError("ask_receipt_bool")
     return NoticeRequest(title=body["title"], body=body["body"], targets=body["targets"],
                          send_at=_moment(body.get("send_at"), tz), repeat=rule,
                          repeat_until=until, ask_receipt=ask)
@@ -222,12 +222,11 @@ def _moment(value: Any, tz: ZoneInfo) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise NoticeError('"send_at" 应为 ISO 8601 时间，例如 "2026-12-01T09:00:00+08:00"')
+        raise NoticeError("send_at_type")
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise NoticeError(f"发送时间“{value}”不是有效的 ISO 8601 时间，"
-                          "例如 2026-12-01T09:00:00+08:00") from None
+        raise NoticeError("send_at_format", value=value) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
@@ -238,15 +237,14 @@ def _repeat(value: Any) -> tuple[str | None, date | None]:
     if isinstance(value, str):
         return value, None
     if not isinstance(value, dict) or not isinstance(value.get("rule"), str):
-        raise NoticeError('"repeat" 应为规则文字（如 "每周一 9:00"、"0 9 * * 1"），'
-                          '或 {"rule": "...", "until": "2027-01-31"}')
+        raise NoticeError("repeat_shape")
     until = value.get("until")
     if until is None:
         return value["rule"], None
     try:
         return value["rule"], date.fromisoformat(str(until))
     except ValueError:
-        raise NoticeError(f"结束日期“{until}”应写成 2027-01-31 这样的日期") from None
+        raise NoticeError("until_format", value=until) from None
 
 
 def _grids(request: web.Request) -> frozenset[int] | None:

@@ -60,8 +60,7 @@ def compose_draft(session: Session, ctx: Context, person: Person, text: str) -> 
             body_lines.append(line)
     body = "\n".join(body_lines).strip()
     if not title.strip() or not body:
-        raise NoticeError("请按格式发送：第一行“发布通知 对象 标题”，换行后写正文。"
-                          "对象可写社区、网格名称，#标签，或“全部”")
+        raise NoticeError("chat_format")
     targets = _targets(session, names)
     send_at = _moment(options.get("定时") or options.get("时间"), ctx)
     until = _day(options.get("截止") or options.get("结束"))
@@ -82,7 +81,7 @@ def compose_draft(session: Session, ctx: Context, person: Person, text: str) -> 
 def confirm(session: Session, ctx: Context, person: Person) -> Preview:
     notice = _latest_draft(session, ctx, person)
     if notice is None:
-        raise NoticeError("没有待确认的通知（草稿30分钟内有效），请重新发送“发布通知”")
+        raise NoticeError("no_draft")
     confirm_draft(session, ctx, notice)
     queued = send_now(session, ctx, notice)
     return Preview("notice_published", {
@@ -94,7 +93,7 @@ def confirm(session: Session, ctx: Context, person: Person) -> Preview:
 def discard(session: Session, ctx: Context, person: Person) -> Preview:
     notice = _latest_draft(session, ctx, person)
     if notice is None:
-        raise NoticeError("没有待确认的通知")
+        raise NoticeError("nothing_to_discard")
     cancel_notice(session, ctx, notice)
     return Preview("notice_discarded", {"title": notice.title})
 
@@ -102,7 +101,7 @@ def discard(session: Session, ctx: Context, person: Person) -> Preview:
 def _targets(session: Session, names: str) -> dict[str, Any]:
     parts = [p.strip() for p in re.split(r"[、,，;；]", names) if p.strip()]
     if not parts:
-        raise NoticeError("请写明发送对象：社区或网格名称、#标签，或“全部”")
+        raise NoticeError("chat_no_targets")
     if any(p in ALL_WORDS for p in parts):
         return {"all": True}
     found: dict[str, list[str]] = {"communities": [], "grids": [], "tags": []}
@@ -114,7 +113,7 @@ def _targets(session: Session, names: str) -> dict[str, Any]:
         elif session.exec(select(Grid.id).where(Grid.name == part)).first():
             found["grids"].append(part)
         else:
-            raise NoticeError(f"没有找到社区或网格“{part}”（标签请写成 #标签）")
+            raise NoticeError("chat_unknown_place", name=part)
     return {k: v for k, v in found.items() if v}
 
 
@@ -123,13 +122,13 @@ def _moment(value: str | None, ctx: Context) -> datetime | None:
         return None
     m = _MOMENT.match(value.strip())
     if m is None:
-        raise NoticeError(f"定时“{value}”看不懂，请写成“11月28日 8:00”或“2026-11-28 08:00”")
+        raise NoticeError("chat_bad_moment", value=value)
     today = ctx.now().astimezone(ctx.calendar.tz)
     try:
         return datetime(int(m["y"] or today.year), int(m["mo"]), int(m["d"]), int(m["h"]),
                         int(m["mi"] or 0), tzinfo=ctx.calendar.tz)
     except ValueError:
-        raise NoticeError(f"定时“{value}”不是有效的日期时间") from None
+        raise NoticeError("chat_invalid_moment", value=value) from None
 
 
 def _day(value: str | None) -> date | None:
@@ -138,7 +137,7 @@ def _day(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value.strip().replace("/", "-"))
     except ValueError:
-        raise NoticeError(f"截止日期“{value}”请写成 2027-01-31") from None
+        raise NoticeError("chat_bad_until", value=value) from None
 
 
 def _latest_draft(session: Session, ctx: Context, person: Person) -> Notice | None:

@@ -8,6 +8,7 @@ found when the notice is submitted — not a hole in 500 group messages. The fra
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,7 @@ from sqlmodel import Session
 
 from handlers.context import Context
 from handlers.notices.errors import NoticeError
+from handlers.texts import phrases
 from storage import queries
 from storage.models import ChatGroup, Community, Grid, Role
 
@@ -31,6 +33,7 @@ VARIABLES = {
     "date": "发送日期（如 11月26日）",
 }
 
+_UNDEFINED = re.compile(r"'([^']+)' is undefined")
 _ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
                             keep_trailing_newline=False)
 
@@ -46,8 +49,8 @@ def compile_body(body: str) -> jinja2.Template:
     try:
         return _ENV.from_string(body)
     except jinja2.TemplateSyntaxError as exc:
-        raise NoticeError(f"正文模板第{exc.lineno}行有误：{exc.message}。"
-                          f"{_variables_hint()}") from None
+        raise NoticeError("template_syntax", line=exc.lineno, detail=exc.message or "",
+                          hint=_variables_hint()) from None
 
 
 def group_variables(session: Session, ctx: Context, group: ChatGroup,
@@ -76,10 +79,11 @@ def render_body(template: jinja2.Template, variables: dict[str, Any]) -> str:
     try:
         return template.render(**variables).strip()
     except jinja2.UndefinedError as exc:
-        raise NoticeError(
-            f"正文模板用了不存在的变量（{exc.message}）。{_variables_hint()}") from None
+        name = _UNDEFINED.search(exc.message or "")
+        raise NoticeError("template_undefined", detail=name[1] if name else exc.message or "",
+                          hint=_variables_hint()) from None
     except jinja2.TemplateError as exc:
-        raise NoticeError(f"正文模板无法生成：{exc}。{_variables_hint()}") from None
+        raise NoticeError("template_failed", detail=str(exc), hint=_variables_hint()) from None
 
 
 def check(session: Session, ctx: Context, draft: Draft, groups: list[ChatGroup],
@@ -88,8 +92,8 @@ def check(session: Session, ctx: Context, draft: Draft, groups: list[ChatGroup],
     template = compile_body(draft.body)
     for group in groups:
         if not render_body(template, group_variables(session, ctx, group, when)):
-            raise NoticeError(f"正文在群“{group.topic}”里生成后是空的")
+            raise NoticeError("template_empty", group=group.topic)
 
 
 def _variables_hint() -> str:
-    return "可用的变量：" + "、".join(f"{{{{ {k} }}}}（{v}）" for k, v in VARIABLES.items())
+    return phrases("notice_errors")("variables_hint", variables=VARIABLES)

@@ -1,9 +1,20 @@
-"""The one exception of the notices domain."""
+"""The one exception of the notices domain; its sentences are in templates/chat/notice_errors.j2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.texts import phrases
 
 
 class NoticeError(ValueError):
-    """A notice that cannot be accepted as given; the message tells staff why, in Chinese.
-    Raised before anything is stored or sent."""
+    """A notice that cannot be accepted as given; ``str()`` tells staff why, in Chinese. Raised
+    before anything is stored or sent."""
+
+    def __init__(self, key: str, /, **variables: Any) -> None:
+        self.key = key
+        self.variables = variables
+        super().__init__(phrases("notice_errors")(key, **variables))
 
 
 class NoticeForbidden(NoticeError):

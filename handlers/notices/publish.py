@@ -84,27 +84,26 @@ def check_request(session: Session, ctx: Context, req: NoticeRequest, *,
     ``within``: the grids the publisher answers for (None: all)."""
     title, body = (req.title or "").strip(), (req.body or "").strip()
     if not title:
-        raise NoticeError("请填写通知标题")
+        raise NoticeError("no_title")
     if len(title) > MAX_TITLE:
-        raise NoticeError(f"标题太长了（{len(title)}字），请控制在{MAX_TITLE}字以内")
+        raise NoticeError("title_too_long", length=len(title), limit=MAX_TITLE)
     if not body:
-        raise NoticeError("通知正文不能为空")
+        raise NoticeError("no_body")
     if len(body) > MAX_BODY:
-        raise NoticeError(f"正文太长了（{len(body)}字），请控制在{MAX_BODY}字以内")
+        raise NoticeError("body_too_long", length=len(body), limit=MAX_BODY)
     targets = parse_targets(req.targets)
     groups = resolve_groups(session, targets)
     check_reach(groups, within)
     now = ctx.now()
     if req.send_at is not None and req.send_at < now - PAST_SLACK:
-        raise NoticeError(f"发送时间 {ctx.when(req.send_at)} 已经过去了，请选择以后的时间，"
-                          "或留空立即发送")
+        raise NoticeError("send_at_past", when=ctx.when(req.send_at))
     rule = parse_rule(req.repeat, ctx.calendar.tz) if req.repeat else None
     until = _end_of_day(req.repeat_until, ctx) if req.repeat_until else None
     if until is not None and rule is None:
-        raise NoticeError("只有重复发送的通知才需要结束日期")
+        raise NoticeError("until_without_repeat")
     first = _first_run(rule, req.send_at, now)
     if first is None or (until is not None and first > until):
-        raise NoticeError("按这个重复规则，在结束日期之前一次也不会发送，请检查规则和结束日期")
+        raise NoticeError("never_sent")
     compose.check(session, ctx, compose.Draft(title, body, req.ask_receipt), groups, first)
     return Checked(title, body, targets, groups, rule, until, first)
 
@@ -140,9 +139,7 @@ def check_reach(groups: list[ChatGroup], within: frozenset[int] | None) -> None:
         return
     outside = [g.topic or g.room_id for g in groups if g.grid_id not in within]
     if outside:
-        more = "等" if len(outside) > 5 else ""
-        raise NoticeForbidden("只能向您负责的网格的群发布通知，这些群不在范围内："
-                              f"{'、'.join(outside[:5])}{more}")
+        raise NoticeForbidden("out_of_reach", groups=outside[:5], more=len(outside) > 5)
 
 
 def reaches(session: Session, notice: Notice, grid_ids: frozenset[int] | None) -> bool:
@@ -164,7 +161,7 @@ def reaches(session: Session, notice: Notice, grid_ids: frozenset[int] | None) -
 def confirm_draft(session: Session, ctx: Context, notice: Notice) -> None:
     """A draft composed in chat goes live: due now unless it named a time or rule."""
     if notice.status != NoticeStatus.DRAFT:
-        raise NoticeError("这条通知不是待确认的草稿")
+        raise NoticeError("not_a_draft")
     rule = parse_rule(notice.repeat, ctx.calendar.tz) if notice.repeat else None
     notice.status = NoticeStatus.ACTIVE
     notice.next_run_at = _first_run(rule, notice.send_at, ctx.now())
@@ -174,7 +171,7 @@ def cancel_notice(session: Session, ctx: Context, notice: Notice) -> int:
     """Stop future occurrences and take back whatever is still waiting in the outbox; returns
     how many group messages were taken back. What went out stays out."""
     if notice.status == NoticeStatus.CANCELLED:
-        raise NoticeError("这条通知已经取消了")
+        raise NoticeError("already_cancelled")
     notice.status = NoticeStatus.CANCELLED
     notice.cancelled_at = ctx.now()
     notice.next_run_at = None
@@ -240,9 +237,9 @@ def resend(session: Session, ctx: Context, notice: Notice, *,
            groups: list[ChatGroup]) -> int:
     """Send the notice again to some groups (those with few receipts): a run of its own."""
     if notice.status != NoticeStatus.ACTIVE:
-        raise NoticeError("只能补发已发布且未取消的通知")
+        raise NoticeError("resend_inactive")
     if not groups:
-        raise NoticeError("没有需要补发的群")
+        raise NoticeError("resend_nothing")
     earlier = session.exec(select(sa.func.count()).select_from(NoticeRun)
                            .where(NoticeRun.notice_id == notice.id)
                            .where(NoticeRun.kind == "resend")).one()
@@ -253,7 +250,7 @@ def resend(session: Session, ctx: Context, notice: Notice, *,
         with session.begin_nested():
             session.add(run)
     except IntegrityError:
-        raise NoticeError("这条通知正在补发，请稍后再试") from None
+        raise NoticeError("resend_busy") from None
     return _fan_out(session, ctx, notice, run, groups)
 
 

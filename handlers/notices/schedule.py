@@ -52,17 +52,16 @@ class RepeatRule:
 def parse_rule(text: str, tz: ZoneInfo) -> RepeatRule:
     rule = re.sub(r"\s+", " ", (text or "").strip())
     if not rule:
-        raise RuleError("重复规则为空")
+        raise RuleError("empty_rule")
     fields = _from_words(rule) or rule.split(" ")
     if len(fields) != 5:
-        raise RuleError(f"无法识别重复规则“{rule}”：请写成“每周一 9:00”“每天 8:30”“工作日 17:00”"
-                        "“每月1日 9:00”，或五段式 cron（分 时 日 月 周，如 0 9 * * 1）")
+        raise RuleError("unreadable_rule", rule=rule)
     minute, hour, day, month, dow = fields
     try:
         trigger = CronTrigger(minute=minute, hour=hour, day=day, month=month,
                               day_of_week=_weekdays(dow), timezone=tz)
     except ValueError as exc:
-        raise RuleError(f"重复规则“{rule}”有误（{exc}）") from None
+        raise RuleError("bad_rule", rule=rule, detail=str(exc)) from None
     return RepeatRule(rule, trigger)
 
 

@@ -41,24 +41,22 @@ def parse_targets(raw: Any) -> Targets:
     """The API's ``targets`` object: {"all": true} or lists of names (or ids) under
     communities, grids and tags. Several lists may be combined; their groups are united."""
     if not isinstance(raw, dict) or not raw:
-        raise NoticeError('请指定发送对象，例如 {"all": true}、{"communities": ["幸福里社区"]}、'
-                          '{"grids": [...]} 或 {"tags": [...]}')
+        raise NoticeError("no_targets")
     unknown = set(raw) - set(KINDS)
     if unknown:
-        raise NoticeError(f"不认识的发送对象类型：{'、'.join(sorted(unknown))}"
-                          f"（可选：{'、'.join(KINDS)}）")
+        raise NoticeError("unknown_target_kinds", kinds=sorted(unknown), known=KINDS)
     if raw.get("all") is not None and raw.get("all") is not True:
-        raise NoticeError('"all" 只能是 true')
+        raise NoticeError("all_must_be_true")
     lists: dict[str, tuple[str, ...]] = {}
     for kind in ("communities", "grids", "tags"):
         value = raw.get(kind, [])
         if not isinstance(value, list) or not all(isinstance(v, str | int) and not
                                                   isinstance(v, bool) for v in value):
-            raise NoticeError(f"“{kind}”应是名称或编号的列表")
+            raise NoticeError("target_list", kind=kind)
         lists[kind] = tuple(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))
     targets = Targets(all=raw.get("all") is True, **lists)
     if not (targets.all or targets.communities or targets.grids or targets.tags):
-        raise NoticeError("发送对象为空：请至少选择一个社区、网格或标签，或选择全部")
+        raise NoticeError("empty_targets")
     return targets
 
 
@@ -88,10 +86,10 @@ def resolve_groups(session: Session, targets: Targets) -> list[ChatGroup]:
                   if set(g.tags or ()) & set(targets.tags)]
         missing = set(targets.tags) - {t for g in tagged for t in g.tags}
         if missing:
-            raise NoticeError(f"没有群带有标签：{'、'.join(sorted(missing))}")
+            raise NoticeError("no_tagged_groups", tags=sorted(missing))
         add(tagged)
     if not found:
-        raise NoticeError(f"“{targets.describe()}”下没有已绑定网格的居民群，无法发送")
+        raise NoticeError("no_groups", targets=targets.describe())
     return sorted(found.values(), key=lambda g: g.id or 0)
 
 
@@ -100,5 +98,5 @@ def _find(session: Session, model: type[Community] | type[Grid], ref: str,
     row = session.get(model, int(ref)) if ref.isdigit() else session.exec(
         select(model).where(model.name == ref)).first()
     if row is None:
-        raise NoticeError(f"没有找到{word}“{ref}”")
+        raise NoticeError("unknown_place", word=word, ref=ref)
     return row

@@ -233,23 +233,23 @@ def notice_from_form(form: MultiMapping[Any], tz: Any) -> NoticeRequest:
     elif kind == "grids":
         targets = {"grids": [str(v) for v in form.getall("grid", [])]}
     else:
-        raise NoticeError("请选择发送对象")
+        raise NoticeError("choose_targets")
     when = str(form.get("when", "now"))
     send_at = repeat = until = None
     if when == "at":
         send_at = _local(str(form.get("send_at", "")), tz)
         if send_at is None:
-            raise NoticeError("请选择发送时间")
+            raise NoticeError("choose_time")
     elif when == "repeat":
         repeat = str(form.get("repeat", "")).strip() or None
         if repeat is None:
-            raise NoticeError("请填写重复规则，例如“每周一 9:00”")
+            raise NoticeError("fill_rule")
         send_at = _local(str(form.get("send_at", "")), tz)
         raw_until = str(form.get("until", "")).strip()
         try:
             until = date.fromisoformat(raw_until) if raw_until else None
         except ValueError:
-            raise NoticeError("结束日期格式不对") from None
+            raise NoticeError("until_format", value=raw_until) from None
     return NoticeRequest(title=str(form.get("title", "")), body=str(form.get("body", "")),
                          targets=targets, send_at=send_at, repeat=repeat, repeat_until=until,
                          ask_receipt=form.get("ask_receipt") == "1")
@@ -262,7 +262,7 @@ def _local(value: str, tz: Any) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise NoticeError(f"时间“{value}”格式不对") from None
+        raise NoticeError("time_format", value=value) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
