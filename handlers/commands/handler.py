@@ -17,7 +17,7 @@ from handlers.cases.actions import Refusal
 from handlers.cases.relay import case_facts
 from handlers.cases.timers import current_due
 from handlers.commands.parser import Command
-from handlers.commands.permissions import BINDER, LEADER, PUBLISHER, RULES, WORKER
+from handlers.commands.permissions import BINDER, LEADER, PUBLISHER, RULES, WORKER, refusal
 from handlers.context import Context
 from handlers.notices import chat as notice_chat
 from handlers.notices.errors import NoticeError
@@ -62,7 +62,7 @@ def run_command(session: Session, ctx: Context, cmd: Command, person: Person,
         return True
     if cmd.name == "todo":
         if not WORKER.allows(session, person, None):
-            reply.send("refuse_role", reason="只有网格员、网格长和社区工作人员有待办工单")
+            reply.send("refuse_role", reason=refusal("todo_staff_only"))
             return True
         reply.send("todo", cases=_todo(session, ctx, person))
         return True
@@ -166,7 +166,7 @@ def _bind(session: Session, ctx: Context, reply: Reply, cmd: Command, person: Pe
         reply.send("refuse_unknown_grid", name=cmd.text.strip(), names=names)
         return
     if person.role == Role.GRID_LEADER and person.grid_id != grid.id:
-        reply.send("refuse_role", reason="网格长只能把群绑定到自己的网格")
+        reply.send("refuse_role", reason=refusal("leader_own_grid"))
         return
     group = queries.record_room(session, room_id=room_id, topic="")
     group.grid_id = grid.id
@@ -184,7 +184,7 @@ def _notice(session: Session, ctx: Context, reply: Reply, cmd: Command, person: 
         return
     group = queries.get_group(session, room_id=room_id) if room_id else None
     if group is not None and group.kind == GroupKind.RESIDENT:
-        reply.send("refuse_role", reason="请在工作群里或私聊我发布通知，居民群里不方便预览")
+        reply.send("refuse_role", reason=refusal("publish_not_in_residents_group"))
         return
     try:
         if cmd.name == "publish":

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from handlers.texts import phrases
 from storage.models import Case, CaseSupporter, Person, Role
 
 Check = Callable[[Session, Person, Case | None], bool]
@@ -15,9 +16,13 @@ Check = Callable[[Session, Person, Case | None], bool]
 
 @dataclass(frozen=True)
 class Permission:
-    name: str
-    reason: str  # shown when refused: 只有…可以…
+    name: str  # also the key of its reason in templates/chat/refusals.j2
     check: Check
+
+    @property
+    def reason(self) -> str:
+        """Shown when refused: 只有…可以…"""
+        return refusal(self.name)
 
     def allows(self, session: Session, person: Person, case: Case | None) -> bool:
         return self.check(session, person, case)
@@ -61,16 +66,13 @@ def _reporter_or_worker(session: Session, person: Person, case: Case | None) -> 
     return _reporter(session, person, case) or _grid_worker(session, person, case)
 
 
-WORKER = Permission("worker", "只有本网格的网格员、网格长或社区工作人员可以办理这个工单",
-                    _grid_worker)
-LEADER = Permission("leader", "只有本网格的网格长或社区工作人员可以指派工单", _grid_leader)
-REPORTER = Permission("reporter", "只有反映这个问题的居民可以催办", _reporter)
-VIEWER = Permission("viewer", "只有反映问题的居民和负责的网格员可以查看这个工单",
-                    _reporter_or_worker)
-PUBLISHER = Permission("publisher", "只有社区和街道工作人员可以发布通知",
-                       lambda session, person, case: _is_staff(person))
-BINDER = Permission("binder", "只有社区工作人员和网格长可以绑定群和网格", _binder)
-ANYONE = Permission("anyone", "", lambda session, person, case: True)
+WORKER = Permission("worker", _grid_worker)
+LEADER = Permission("leader", _grid_leader)
+REPORTER = Permission("reporter", _reporter)
+VIEWER = Permission("viewer", _reporter_or_worker)
+PUBLISHER = Permission("publisher", lambda session, person, case: _is_staff(person))
+BINDER = Permission("binder", _binder)
+ANYONE = Permission("anyone", lambda session, person, case: True)
 
 #: command name -> who may run it
 RULES: dict[str, Permission] = {
@@ -80,6 +82,11 @@ RULES: dict[str, Permission] = {
     "recategorize": WORKER, "dismiss": WORKER, "bind": BINDER,
     "publish": PUBLISHER, "confirm_publish": PUBLISHER, "cancel_publish": PUBLISHER,
 }
+
+
+def refusal(key: str) -> str:
+    """A reason for refusing, from templates/chat/refusals.j2."""
+    return phrases("refusals")(key)
 
 
 def commands_for(session: Session, person: Person) -> list[str]:
