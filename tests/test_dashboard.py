@@ -12,7 +12,7 @@ import pytest
 from bot.config import WebSettings
 from bot.web.viewer import SessionCodec
 from tests.auxil.chat import ROOM, report, say
-from tests.auxil.dashboard import Browsers, WebUser, add_account, token_for
+from tests.auxil.dashboard import Browsers, WebUser, add_account, token_for, with_accounts
 from tests.conftest import Harness
 
 OTHER_ROOM = "hepingyuan@chatroom"  # 和平苑社区
@@ -20,10 +20,7 @@ OTHER_ROOM = "hepingyuan@chatroom"  # 和平苑社区
 
 @pytest.fixture
 async def bot(store_url: str, start_gridbot) -> Harness:
-    bot = await start_gridbot(store_url)
-    for name in ("admin", "zhou", "wu", "lina"):
-        add_account(bot, name)
-    return bot
+    return with_accounts(await start_gridbot(store_url))
 
 
 @pytest.fixture

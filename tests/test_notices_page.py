@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.auxil.chat import ROOM, say
-from tests.auxil.dashboard import add_account
+from tests.auxil.dashboard import with_accounts
 from tests.conftest import Harness
 
 FORM = {"title": "3号楼停水", "body": "{{ grid }}的居民朋友们：明天上午停水。", "scope": "all",
@@ -17,10 +17,7 @@ FORM = {"title": "3号楼停水", "body": "{{ grid }}的居民朋友们：明天
 
 @pytest.fixture
 async def bot(store_url: str, start_gridbot) -> Harness:
-    bot = await start_gridbot(store_url)
-    for name in ("admin", "zhou", "wu", "lina"):
-        add_account(bot, name)
-    return bot
+    return with_accounts(await start_gridbot(store_url))
 
 
 async def test_publish_from_the_form_and_follow_it(bot: Harness, web) -> None:

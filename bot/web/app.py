@@ -12,7 +12,7 @@ from aiohttp import web
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.web import api, notices, open311, openapi, ops, sim
-from bot.web.dashboard import admin, auth, cases, exports, figures, ledger
+from bot.web.dashboard import admin, auth, cases, exports, failures, figures, ledger
 from bot.web.dashboard import notices as notices_page
 from bot.web.dashboard.common import install_filters
 from bot.web.keys import MESSAGES, RUNTIME, SETTINGS
@@ -38,11 +38,11 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None,
     app.cleanup_ctx.append(_runtime_ctx)
     app.cleanup_ctx.append(auth.codec_ctx)
     # The dashboard's API routes first: /api/cases/export.xlsx must win over /api/cases/{no}.
-    for module in (auth, exports, ledger, cases, figures, admin):
+    for module in (auth, exports, ledger, cases, figures, admin, failures):
         app.add_routes(module.api_routes)
     app.add_routes(api.routes)
     app.add_routes(openapi.routes)
-    for module in (auth, ledger, cases, figures, notices_page, admin):
+    for module in (auth, ledger, cases, figures, notices_page, admin, failures):
         app.add_routes(module.routes)
     app.add_routes(open311.routes)
     app.add_routes(notices.routes)

@@ -156,6 +156,23 @@ PATHS: dict[str, dict[str, Any]] = {
                                              "rooms": _array({"type": "string"})}}}}},
         "responses": {"200": _ok("已补发", _ref("NoticeDetail")),
                       **_errors(400, 401, 403, 404)}}},
+    "/api/failures": {"get": {
+        "summary": "发送与处理异常：多次重试仍未发出的消息（failed_sends）和未能处理的群消息"
+                   "（parked_messages），最新的在前。街道、社区工作人员（社区只看本社区）和无账号的只读令牌",
+        "responses": {"200": _ok("异常记录", {"type": "object", "properties": {
+            "failed_sends": _array({"type": "object"}),
+            "parked_messages": _array({"type": "object"})}}), **_errors(401, 403)}}},
+    "/api/failures/sends/{id}/retry": {"post": {
+        "summary": "把一条发送失败的消息重新排队（街道、社区工作人员，令牌需 write 范围）",
+        "parameters": [_param("id", "发送记录编号", where="path", schema={"type": "integer"})],
+        "responses": {"200": _ok("已重新排队", {"type": "object"}),
+                      **_errors(401, 403, 404, 409)}}},
+    "/api/failures/messages/{id}/retry": {"post": {
+        "summary": "把一条未能处理的群消息重新交给机器人处理"
+                   "（街道、社区工作人员，令牌需 write 范围）",
+        "parameters": [_param("id", "消息记录编号", where="path", schema={"type": "integer"})],
+        "responses": {"200": _ok("已重新处理", {"type": "object"}),
+                      **_errors(401, 403, 404, 409)}}},
     "/api/sim/rooms": {"get": {
         "summary": "（仅模拟器）群和已知成员", "security": [],
         "responses": {"200": _ok("群", {"type": "object"})}}},

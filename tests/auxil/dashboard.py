@@ -34,6 +34,13 @@ def add_account(bot: Harness, username: str, password: str = PASSWORD) -> None:
                        community=community, grid=grid, contact=contact)
 
 
+def with_accounts(bot: Harness, *usernames: str) -> Harness:
+    """A started gridbot with dashboard accounts (``ACCOUNTS``) for the given people."""
+    for username in usernames or ("admin", "zhou", "wu", "lina"):
+        add_account(bot, username)
+    return bot
+
+
 def token_for(bot: Harness, username: str | None, scope: str = "read") -> str:
     with session_scope(bot.runtime.engine) as session:
         account = queries.get_account(session, username=username) if username else None
