@@ -181,12 +181,13 @@ class Classifier:
         second = ranked[1][1] if len(ranked) > 1 else 0.0
 
         if urgent_category:
-            # An emergency is never silenced; trust the keywords for the category when they are
-            # clear, else the trigger's own category.
-            clear = best_key is not None and best >= self.rules.request_score
-            category = best_key if clear else urgent_category
-            if category != urgent_category and scores.get(urgent_category, 0) >= best:
-                category = urgent_category
+            # An emergency is never silenced. The danger named by the trigger (smoke, a fight)
+            # counts as much as one clear keyword for its category, so a fight with blood is a
+            # security case, not a call for medical help; clearer keywords still win.
+            bonus = self.rules.request_score
+            scores[urgent_category] = scores.get(urgent_category, 0.0) + bonus
+            hits.append(Hit("urgent", "danger", urgent_category, bonus))
+            category = max(scores.items(), key=lambda kv: (kv[1], -self._order(kv[0])))[0]
             return Decision(raw_text, True, category, True, self._locations.extract(text),
                             0.95, tuple(hits), scores, "urgent")
 
