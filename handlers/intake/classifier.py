@@ -11,6 +11,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import jieba
 
@@ -23,9 +24,9 @@ _STICKER = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,6}\]")  # WeChat's [捂脸] [�
 _WORDLIKE = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One reason behind a decision: which rule matched, for which category, with what weight."""
+class Hit(NamedTuple):
+    """One reason behind a decision: which rule matched, for which category, with what weight.
+    A named tuple, not a frozen dataclass: a message makes several and they must be cheap."""
 
     kind: str  # keyword | pattern | signal | veto | urgent | urgent-negation | filter
     rule: str
@@ -147,7 +148,7 @@ class Classifier:
             for key, weight in self._keyword_index.get(tok, ()):
                 scores[key] = scores.get(key, 0.0) + weight
                 hits.append(Hit("keyword", tok, key, weight))
-        candidates = self._screen.candidates(set(text))
+        candidates = self._screen.candidates(text)
         category_ids = [i for i in candidates if i < self._n_category]
         signal_ids = [i - self._n_category for i in candidates
                       if self._n_category <= i < self._n_signal]

@@ -77,25 +77,101 @@ def _item(op: Any, av: Any) -> tuple[set[str], bool]:
     raise _Unknown  # any character, a negated class, a back-reference…
 
 
+_END = "\0"  # marks a prefix after which anything may follow
+_MAX_PREFIXES = 400
+
+
+def prefixes(pattern: re.Pattern[str], k: int = 2) -> frozenset[str] | None:
+    """The first `k` characters a match can begin with (shorter where the pattern allows any
+    character next), or None when not even the first character is known. Case-insensitive
+    patterns are left to `first_chars`."""
+    if pattern.flags & re.IGNORECASE and any(c.isascii() and c.isalpha()
+                                             for c in pattern.pattern):
+        first = first_chars(pattern)
+        return first
+    try:
+        found = _extend({""}, list(sre_parse.parse(pattern.pattern, pattern.flags)), k)
+    except _Unknown:
+        return None
+    keys = frozenset(p.rstrip(_END) for p in found)
+    if "" in keys:
+        return None
+    return keys
+
+
+def _extend(prefixes: set[str], items: Sequence[tuple[Any, Any]], k: int) -> set[str]:
+    for op, av in items:
+        grown: set[str] = set()
+        for p in prefixes:
+            if len(p) >= k or p.endswith(_END):
+                grown.add(p)
+            else:
+                grown |= _extend_item(p, op, av, k)
+        if len(grown) > _MAX_PREFIXES:
+            raise _Unknown
+        prefixes = grown
+    return prefixes
+
+
+def _extend_item(p: str, op: Any, av: Any, k: int) -> set[str]:
+    if op is sre_c.LITERAL:
+        return {p + chr(av)}
+    if op is sre_c.IN:
+        try:
+            chars, _ = _item(op, av)
+        except _Unknown:
+            return {p + _END}
+        return {p + c for c in chars}
+    if op is sre_c.SUBPATTERN:
+        return _extend({p}, av[-1], k)
+    if op is sre_c.BRANCH:
+        out: set[str] = set()
+        for branch in av[1]:
+            out |= _extend({p}, branch, k)
+        return out
+    if op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT, sre_c.POSSESSIVE_REPEAT):
+        low, high, sub = av
+        out = {p} if low == 0 else set()
+        current = {p}
+        for n in range(1, min(high, k + low) + 1):
+            current = _extend(current, sub, k)
+            if n >= low:
+                out |= current
+        if high > k + low:
+            out |= {c + _END for c in current if len(c) < k and not c.endswith(_END)}
+        return out
+    if op in (sre_c.AT, sre_c.ASSERT, sre_c.ASSERT_NOT):
+        return {p}
+    if not p:
+        raise _Unknown  # the very first character is unknown
+    return {p + _END}
+
+
 class Screen:
-    """For a set of patterns, the ones worth searching in a given message."""
+    """For a set of patterns, the ones worth searching in a given message: each pattern is
+    filed under the one- or two-character beginnings its matches can have."""
 
     def __init__(self, patterns: Sequence[re.Pattern[str]]) -> None:
         self._always: list[int] = []
         self._by_char: dict[str, list[int]] = {}
+        self._by_pair: dict[str, list[int]] = {}
         for i, p in enumerate(patterns):
-            first = first_chars(p)
-            if first is None:
+            keys = prefixes(p)
+            if keys is None:
                 self._always.append(i)
-            else:
-                for ch in first:
-                    self._by_char.setdefault(ch, []).append(i)
+                continue
+            for key in keys:
+                table = self._by_char if len(key) == 1 else self._by_pair
+                table.setdefault(key, []).append(i)
+        self._pair_starts = frozenset(key[0] for key in self._by_pair)
 
-    def candidates(self, chars: Iterable[str]) -> list[int]:
-        """Indexes of the patterns that may match a text made of `chars`, in their order."""
+    def candidates(self, text: str) -> list[int]:
+        """Indexes of the patterns that may match `text`, in their order."""
         found = set(self._always)
-        by_char = self._by_char
-        for ch in chars:
+        by_char, by_pair, starts = self._by_char, self._by_pair, self._pair_starts
+        for i, ch in enumerate(text):
             if (ids := by_char.get(ch)) is not None:
+                found.update(ids)
+            if ch in starts and (ids := by_pair.get(text[i:i + 2])) is not None:
                 found.update(ids)
         return sorted(found)
