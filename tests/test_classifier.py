@@ -112,3 +112,30 @@ def test_rules_file_mistakes_name_the_entry(tmp_path: Path, snippet: str, messag
     path.write_text(snippet, encoding="utf-8")
     with pytest.raises(RulesError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_rules(path)
+
+
+def test_screen_never_skips_a_pattern_that_matches(classifier: Classifier) -> None:
+    """The first-character screen must only skip searches that would fail: every rule pattern
+    that matches a corpus message is among the message's candidates."""
+    import json
+
+    from handlers.intake.screen import Screen, prefixes
+
+    rules = classifier.rules
+    patterns = ([wp.pattern for cat in rules.by_category.values() for wp in cat.patterns]
+                + [wp.pattern for wp in rules.signal_patterns]
+                + [t.pattern for t in rules.urgent_triggers]
+                + [p for pats in rules.vetoes.values() for p in pats])
+    screen = Screen(patterns)
+    assert sum(prefixes(p) is not None for p in patterns) > len(patterns) // 2
+    data = Path(__file__).resolve().parent / "data"
+    training = [data / "intake_corpus.jsonl", *sorted(data.glob("intake_train*.jsonl"))]
+    texts = [json.loads(line)["text"] for path in training
+             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts += ["KTV吵死了", "ktv吵死了", "^$", "3#楼", "井盖没了", "又停水了 咋回事"]
+    for text in texts:
+        text = normalise(text)
+        candidates = set(screen.candidates(text))
+        for i, p in enumerate(patterns):
+            if p.search(text):
+                assert i in candidates, (p.pattern, text)

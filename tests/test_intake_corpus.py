@@ -42,10 +42,10 @@ def test_corpus_files_are_well_formed() -> None:
 def test_training_split(classifier: Classifier) -> None:
     r = measure(classifier, TRAIN, "train")
     print(r.summary())
-    assert r.precision >= 0.97 and r.recall >= 0.95, r.summary()
-    assert r.category_accuracy >= 0.95, r.summary()
-    assert r.urgent_recall == 1.0 and r.urgent_precision >= 0.9, r.summary()
-    assert r.location_rate >= 0.95, r.summary()
+    assert r.precision >= 0.99 and r.recall >= 0.99, r.summary()
+    assert r.category_accuracy >= 0.98, r.summary()
+    assert r.urgent_recall == 1.0 and r.urgent_precision >= 0.95, r.summary()
+    assert r.location_rate >= 0.98, r.summary()
 
 
 def test_held_out_split_does_not_regress(classifier: Classifier) -> None:

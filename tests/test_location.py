@@ -43,6 +43,10 @@ def extract():
         ("小区广场上跳舞", "小区广场"),
         ("快递柜被撬了", "快递柜"),
         ("3号楼旁边的垃圾站", "3号楼"),  # a building beats a named place
+        ("6-2的楼道灯全坏了", "6号楼2单元"),
+        ("5-1电梯关人了", "5号楼1单元"),
+        ("502的天天装修", "502室"),
+        ("楼上1101家漏水", "1101室"),
     ],
 )
 def test_written_forms(extract, text: str, expected: str) -> None:
@@ -50,7 +54,8 @@ def test_written_forms(extract, text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["明天3号开会", "住3楼", "2026年11月23日", "下午3:30",
-                                  "电话13812345678", "一起去跳舞吗", ""])
+                                  "电话13812345678", "一起去跳舞吗", "",
+                                  "交了300的押金", "本周五8点-18点停电", "12-25那天"])
 def test_no_place(extract, text: str) -> None:
     assert extract(text) is None
 

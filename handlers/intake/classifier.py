@@ -11,20 +11,22 @@ import threading
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import jieba
 
 from handlers.intake.location import Location, LocationExtractor
 from handlers.intake.rules import IntakeRules, default_userdict, load_rules
+from handlers.intake.screen import Screen
 
 _MENTION = re.compile(r"@[^\s@\u2005]{1,20}[\s\u2005]?")
 _STICKER = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,6}\]")  # WeChat's [捂脸] [强] codes
 _WORDLIKE = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One reason behind a decision: which rule matched, for which category, with what weight."""
+class Hit(NamedTuple):
+    """One reason behind a decision: which rule matched, for which category, with what weight.
+    A named tuple, not a frozen dataclass: a message makes several and they must be cheap."""
 
     kind: str  # keyword | pattern | signal | veto | urgent | urgent-negation | filter
     rule: str
@@ -86,6 +88,21 @@ class Classifier:
         for key, cat in rules.by_category.items():
             for word, weight in cat.keywords.items():
                 self._keyword_index.setdefault(word.lower(), []).append((key, weight))
+        # Every pattern in one list, screened once per message (see screen.py); the ranges say
+        # which rule each index belongs to, in the order the rules file gives them.
+        self._category_patterns = [(wp.pattern, key, wp.weight)
+                                   for key, cat in rules.by_category.items()
+                                   for wp in cat.patterns]
+        self._veto_patterns = [(reason, p) for reason, pats in rules.vetoes.items()
+                               for p in pats]
+        patterns = ([p for p, _, _ in self._category_patterns]
+                    + [wp.pattern for wp in rules.signal_patterns]
+                    + [t.pattern for t in rules.urgent_triggers]
+                    + [p for _, p in self._veto_patterns])
+        self._n_category = len(self._category_patterns)
+        self._n_signal = self._n_category + len(rules.signal_patterns)
+        self._n_urgent = self._n_signal + len(rules.urgent_triggers)
+        self._screen = Screen(patterns)
 
     @classmethod
     def default(cls) -> Classifier:
@@ -131,17 +148,25 @@ class Classifier:
             for key, weight in self._keyword_index.get(tok, ()):
                 scores[key] = scores.get(key, 0.0) + weight
                 hits.append(Hit("keyword", tok, key, weight))
-        for key, cat in self.rules.by_category.items():
-            for wp in cat.patterns:
-                if wp.pattern.search(text):
-                    scores[key] = scores.get(key, 0.0) + wp.weight
-                    hits.append(Hit("pattern", wp.pattern.pattern, key, wp.weight))
+        candidates = self._screen.candidates(text)
+        category_ids = [i for i in candidates if i < self._n_category]
+        signal_ids = [i - self._n_category for i in candidates
+                      if self._n_category <= i < self._n_signal]
+        urgent_ids = [i - self._n_signal for i in candidates
+                      if self._n_signal <= i < self._n_urgent]
+        veto_ids = [i - self._n_urgent for i in candidates if i >= self._n_urgent]
+        for i in category_ids:
+            pattern, key, weight = self._category_patterns[i]
+            if pattern.search(text):
+                scores[key] = scores.get(key, 0.0) + weight
+                hits.append(Hit("pattern", pattern.pattern, key, weight))
         signal = 0.0
         for tok in seen:
             if (w := self.rules.signals.get(tok)) is not None:
                 signal += w
                 hits.append(Hit("signal", tok, None, w))
-        for wp in self.rules.signal_patterns:
+        for i in signal_ids:
+            wp = self.rules.signal_patterns[i]
             if m := wp.pattern.search(text):
                 signal += wp.weight
                 hits.append(Hit("signal", m.group(0), None, wp.weight))
@@ -150,29 +175,31 @@ class Classifier:
                 signal += w
                 hits.append(Hit("signal", ch, None, w))
 
-        urgent_category = self._urgent(text, hits)
-        veto = self._veto(text, hits)
+        urgent_category = self._urgent(text, hits, urgent_ids)
 
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], self._order(kv[0])))
         best_key, best = ranked[0] if ranked else (None, 0.0)
         second = ranked[1][1] if len(ranked) > 1 else 0.0
 
         if urgent_category:
-            # An emergency is never silenced; trust the keywords for the category when they are
-            # clear, else the trigger's own category.
-            clear = best_key is not None and best >= self.rules.request_score
-            category = best_key if clear else urgent_category
-            if category != urgent_category and scores.get(urgent_category, 0) >= best:
-                category = urgent_category
+            # An emergency is never silenced. The danger named by the trigger (smoke, a fight)
+            # counts as much as one clear keyword for its category, so a fight with blood is a
+            # security case, not a call for medical help; clearer keywords still win.
+            bonus = self.rules.request_score
+            scores[urgent_category] = scores.get(urgent_category, 0.0) + bonus
+            hits.append(Hit("urgent", "danger", urgent_category, bonus))
+            category = max(scores.items(), key=lambda kv: (kv[1], -self._order(kv[0])))[0]
             return Decision(raw_text, True, category, True, self._locations.extract(text),
                             0.95, tuple(hits), scores, "urgent")
 
-        is_request = (
+        candidate = (
             best_key is not None
             and best >= self.rules.request_score
             and (signal > 0 or best >= self.rules.strong_score)
-            and veto is None
         )
+        # vetoes only matter for what would otherwise be a request
+        veto = self._veto(text, hits, veto_ids) if candidate else None
+        is_request = candidate and veto is None
         if not is_request:
             reason = veto or ("no-category" if best_key is None else "weak")
             return Decision(raw_text, False, None, False, None,
@@ -182,8 +209,9 @@ class Classifier:
                         _confidence(best, second, signal, self.rules.request_score, True),
                         tuple(hits), scores, "request")
 
-    def _urgent(self, text: str, hits: list[Hit]) -> str | None:
-        for trig in self.rules.urgent_triggers:
+    def _urgent(self, text: str, hits: list[Hit], ids: list[int]) -> str | None:
+        for i in ids:
+            trig = self.rules.urgent_triggers[i]
             if m := trig.pattern.search(text):
                 for neg in self.rules.urgent_negations:
                     if neg.search(text):
@@ -193,14 +221,14 @@ class Classifier:
                 return trig.category
         return None
 
-    def _veto(self, text: str, hits: list[Hit]) -> str | None:
-        for reason, patterns in self.rules.vetoes.items():
-            for p in patterns:
-                if p.search(text):
-                    if any(e.search(text) for e in self.rules.veto_exceptions.get(reason, ())):
-                        continue
-                    hits.append(Hit("veto", f"{reason}: {p.pattern}"))
-                    return reason
+    def _veto(self, text: str, hits: list[Hit], ids: list[int]) -> str | None:
+        for i in ids:
+            reason, p = self._veto_patterns[i]
+            if p.search(text):
+                if any(e.search(text) for e in self.rules.veto_exceptions.get(reason, ())):
+                    continue
+                hits.append(Hit("veto", f"{reason}: {p.pattern}"))
+                return reason
         return None
 
     def _order(self, key: str) -> int:

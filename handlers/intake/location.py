@@ -48,6 +48,11 @@ _ROOM_AFTER = re.compile(rf"\s*(?:的|[-－])?\s*(?P<n>\d{{3,4}}|[{_CN}]{{3,4}})
 _ROOM_ALONE = re.compile(r"(?<![\d.:：])(?P<n>\d{3,4})\s*(?:室|房间|号房)")
 _ROOM_AT_HOME = re.compile(  # 俺家六零一: a room named after "my home"
     rf"(?:俺家|我家|他家|她家|咱家)\s*(?P<n>\d{{3,4}}|[{_CN}]{{3,4}})(?![\d{_CN}])")
+_PAIR = re.compile(  # 6-2的楼道灯, 5-1电梯: building-unit, units being single digits
+    r"(?<![\d.\-－—])(\d{1,2})\s*[-－—]\s*([1-9])(?![\d\-－—号点:：月日时])(?=[\u4e00-\u9fff\s]|$)")
+# 502的 / 502家: a flat by its number (a floor, then 01-24: not 300的押金)
+_ROOM_OWNER = re.compile(
+    r"(?<![\d.:：\-－—])(?P<n>[1-9]\d?(?:0[1-9]|1\d|2[0-4]))(?=的|家)")
 _GATE = re.compile(r"(?P<g>(?:东|南|西|北|正|后|侧|大)门|(?<![\d])\d{1,2}\s*号门)")
 
 
@@ -100,10 +105,13 @@ class LocationExtractor:
         um = _UNIT.search(text, end if building else 0)
         if um and (not building or um.start() - end <= 2):  # 3号楼2单元, not a stray 单元 later
             unit, end = cn_to_int(um["n"]), um.end()
+        if not (building or unit) and (pm := _PAIR.search(text)):
+            building, unit, end = int(pm[1]), int(pm[2]), pm.end()
         if building or unit:
             if rm := _ROOM_AFTER.match(text, end):
                 room = cn_to_int(rm["n"])
-        elif rm := _ROOM_ALONE.search(text) or _ROOM_AT_HOME.search(text):
+        elif rm := (_ROOM_ALONE.search(text) or _ROOM_AT_HOME.search(text)
+                    or _ROOM_OWNER.search(text)):
             room = cn_to_int(rm["n"])
         if building or unit or room:
             return Location(building=building, unit=unit, room=room)
