@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import select
 
 from bot.config import Settings, StorageSettings
@@ -140,8 +141,20 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """This test's database, migrated to head and empty: SQLite, or PostgreSQL in the suite's
     PostgreSQL pass."""
+    yield from _fresh_store(request, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_store_url(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Like ``store_url``, shared by a module's tests: for tables of checks that read one world
+    (build it once, then ask it many questions)."""
+    yield from _fresh_store(request, tmp_path_factory.mktemp("module"))
+
+
+def _fresh_store(request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
     if not ON_POSTGRES:
-        target = tmp_path / "gridbot.db"
+        target = directory / "gridbot.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
         yield f"sqlite:///{target}"
         return
@@ -255,6 +268,22 @@ def start_gridbot(aiohttp_client: Callable[..., Any], classifier: Classifier
         return Harness(client, runtime, clock)
 
     return start
+
+
+@asynccontextmanager
+async def running_gridbot(url: str, classifier: Classifier, **overrides: Any
+                          ) -> AsyncIterator[Harness]:
+    """A started gridbot outside pytest-aiohttp's per-test client, for module-scoped worlds
+    (``pytest_asyncio.fixture(scope="module", loop_scope="module")``)."""
+    settings = make_settings(url, **overrides)
+    clock = Clock(START)
+    runtime = Runtime(settings, classifier=classifier, clock=clock, run_scheduler=False)
+    client = TestClient(TestServer(create_app(settings, runtime=runtime)))
+    await client.start_server()
+    try:
+        yield Harness(client, runtime, clock)
+    finally:
+        await client.close()
 
 
 @pytest.fixture

@@ -116,8 +116,10 @@ async def get_notice(request: web.Request) -> web.Response:
 
 @routes.delete("/api/notices/{id}")
 async def cancel(request: web.Request) -> web.Response:
+    within = _grids(request)
     return await _act_on_notice(
-        request, lambda session, ctx, notice: {"taken_back": cancel_notice(session, ctx, notice)},
+        request, lambda session, ctx, notice: {
+            "taken_back": cancel_notice(session, ctx, notice, within=within)},
         refused_status=409)
 
 

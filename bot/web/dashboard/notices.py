@@ -17,7 +17,7 @@ from bot.web.middleware import json_response
 from bot.web.session import in_session
 from bot.web.viewer import Viewer
 from handlers.notices import status
-from handlers.notices.errors import NoticeError
+from handlers.notices.errors import NoticeError, NoticeForbidden
 from handlers.notices.publish import (
     NoticeRequest,
     cancel_notice,
@@ -135,8 +135,10 @@ def _flash(request: web.Request) -> dict[str, str] | None:
 
 @routes.post("/notices/{id}/cancel")
 async def cancel_from_page(request: web.Request) -> web.Response:
+    within = request[VIEWER].scope.grid_ids
     return await _act(request, lambda session, ctx, notice: say(
-        request, "notice_cancelled", taken_back=cancel_notice(session, ctx, notice)))
+        request, "notice_cancelled",
+        taken_back=cancel_notice(session, ctx, notice, within=within)))
 
 
 @routes.post("/notices/{id}/resend")
@@ -169,6 +171,8 @@ async def _act(request: web.Request, action: Any) -> web.Response:
 
     try:
         message = await in_session(request.app, run)
+    except NoticeForbidden as exc:
+        return await _render_one(request, notice={"kind": "error", "text": str(exc)}, code=403)
     except NoticeError as exc:
         return await _render_one(request, notice={"kind": "error", "text": str(exc)}, code=409)
     if message is None:
