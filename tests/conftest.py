@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.config import Settings, StorageSettings
 from bot.runtime import Runtime
@@ -141,20 +141,30 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """This test's database, migrated to head and empty: SQLite, or PostgreSQL in the suite's
     PostgreSQL pass."""
-    yield from _fresh_store(request, tmp_path)
+    yield from _fresh_store(request, lambda: tmp_path)
 
 
 @pytest.fixture(scope="module")
-def module_store_url(request: pytest.FixtureRequest,
-                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Like ``store_url``, shared by a module's tests: for tables of checks that read one world
-    (build it once, then ask it many questions)."""
-    yield from _fresh_store(request, tmp_path_factory.mktemp("module"))
+def module_stores(request: pytest.FixtureRequest,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], str]]:
+    """Makes databases like ``store_url`` that live as long as the module: for tables of checks
+    that ask one world many questions (build it once, then parametrize)."""
+    made: list[Iterator[str]] = []
+
+    def new() -> str:
+        store = _fresh_store(request, lambda: tmp_path_factory.mktemp("module"))
+        made.append(store)
+        return next(store)
+
+    yield new
+    for store in made:
+        for _ in store:  # runs its clean-up (drops the PostgreSQL database)
+            pass
 
 
-def _fresh_store(request: pytest.FixtureRequest, directory: Path) -> Iterator[str]:
+def _fresh_store(request: pytest.FixtureRequest, directory: Callable[[], Path]) -> Iterator[str]:
     if not ON_POSTGRES:
-        target = directory / "gridbot.db"
+        target = directory() / "gridbot.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
         yield f"sqlite:///{target}"
         return
@@ -231,8 +241,10 @@ class Harness:
 
         def pending() -> int:
             with session_scope(engine) as session:
-                return len(session.exec(select(OutboxMessage.id).where(
-                    OutboxMessage.status == OutboxStatus.PENDING)).all())
+                # a claimed row (sending) is not in the chat yet either
+                return len(session.exec(select(OutboxMessage.id).where(col(
+                    OutboxMessage.status).in_([OutboxStatus.PENDING,
+                                               OutboxStatus.SENDING]))).all())
 
         async def wait() -> None:
             await processor.drain()

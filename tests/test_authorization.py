@@ -30,7 +30,7 @@ from bot.config import LimitsSettings
 from handlers.commands.permissions import refusal
 from storage.db import session_scope
 from storage.models import Community, Grid, Street
-from tests.auxil.chat import ROOM, report
+from tests.auxil.chat import ROOM, report, say
 from tests.auxil.dashboard import ACCOUNTS, Browsers, WebUser, add_account, token_for
 from tests.conftest import Harness, running_gridbot
 
@@ -158,8 +158,8 @@ class World:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def world(module_store_url: str, classifier: Any) -> AsyncIterator[World]:
-    async with running_gridbot(module_store_url, classifier,
+async def world(module_stores: Callable[[], str], classifier: Any) -> AsyncIterator[World]:
+    async with running_gridbot(module_stores(), classifier,
                                limits=LimitsSettings(messages_per_minute=100_000)) as bot:
         for name in NAMES:
             add_account(bot, name)
@@ -445,3 +445,163 @@ async def test_community_staff_cannot_take_back_a_township_notice(world: World) 
     own = await _publish(world, "zhou", {"communities": ["幸福里社区"]})
     resp = await call(world, zhou, "DELETE", f"/api/notices/{own}")
     assert resp.status == 200 and (await resp.json())["status"] == "cancelled"
+
+
+# --- chat commands --------------------------------------------------------------------------------
+
+#: the people of 幸福里第一网格 (the case's grid) and of 幸福里第二网格 (another grid)
+PEOPLE = {"reporter": "王芳", "resident": "刘大爷", "worker": "李娜", "other_worker": "王磊",
+          "leader": "张强", "other_leader": "赵敏", "staff": "周主任"}
+WORKING = frozenset({"worker", "leader", "staff"})
+STAFF_ALL = frozenset({"worker", "other_worker", "leader", "other_leader", "staff"})
+EVERYONE = frozenset(PEOPLE)
+
+
+@dataclass(frozen=True)
+class Command:
+    text: str  # {n}: the case; {m}: a second case of the same grid
+    allowed: frozenset[str]
+    refused_with: str | None  # the reason the wrong roles read
+    in_group: bool = False  # said in the case's group rather than privately
+    per_role: Mapping[str, str] = field(default_factory=dict)  # an allowed role refused anyway
+
+
+def _reason(key: str) -> str:
+    return refusal(key)
+
+
+COMMANDS: dict[str, Command] = {
+    "accept": Command("接单 #{n}", WORKING, _reason("worker")),
+    "progress": Command("进度 #{n} 已联系物业，明天上午来修", WORKING, _reason("worker")),
+    "dispatch": Command("转办 #{n} 物业公司 请尽快处理", WORKING, _reason("worker")),
+    "resolve": Command("办结 #{n} 已更换灯泡", WORKING, _reason("worker")),
+    "reject": Command("退回 #{n} 不属于社区职责范围", WORKING, _reason("worker")),
+    "merge": Command("合并 #{n} #{m}", WORKING, _reason("worker")),
+    "recategorize": Command("改类 #{n} 安全隐患", WORKING, _reason("worker")),
+    "dismiss": Command("不是工单 #{n}", WORKING, _reason("worker")),
+    "assign": Command("指派 #{n} @李娜", frozenset({"leader", "staff"}), _reason("leader")),
+    "show": Command("查 #{n}", WORKING | {"reporter"}, _reason("viewer")),
+    "query": Command("查询 #{n}", WORKING | {"reporter"}, _reason("viewer")),
+    "urge": Command("催办 #{n}", frozenset({"reporter"}), _reason("reporter")),
+    "rate": Command("评价 #{n} 满意", frozenset({"reporter"}), "需要由反映问题的居民本人评价"),
+    "todo": Command("待办", STAFF_ALL, _reason("todo_staff_only")),
+    "mine": Command("我的工单", EVERYONE, None),
+    "help": Command("帮助", EVERYONE, None),
+    "bind": Command("绑定网格 幸福里第一网格", frozenset({"leader", "staff"}), _reason("binder"),
+                    in_group=True, per_role={"other_leader": _reason("leader_own_grid")}),
+    "publish": Command("发布通知 全部 停水通知\n明天8:00-17:00停水，请提前储水。",
+                       frozenset({"staff"}), _reason("publisher")),
+    "confirm_publish": Command("确认发布", frozenset({"staff"}), _reason("publisher")),
+    "cancel_publish": Command("取消发布", frozenset({"staff"}), _reason("publisher")),
+}
+#: every reason a refusal can give, to check an allowed command got none of them
+ALL_REASONS = sorted({c.refused_with for c in COMMANDS.values() if c.refused_with}
+                     | {_reason("leader_own_grid")})
+#: tables a refused command must leave alone (the message itself and the answer are logged in
+#: inbound_messages and outbox; people.account only notes which bot account they wrote to)
+UNTOUCHED = ("streets", "communities", "grids", "chat_groups", "people", "cases",
+             "case_supporters", "case_events", "counters", "corrections", "notices",
+             "notice_runs", "notice_deliveries", "notice_receipts", "staff_accounts")
+
+
+async def test_every_command_word_is_in_the_matrix() -> None:
+    from handlers.commands.parser import SPECS
+
+    assert {s.name for s in SPECS} == set(COMMANDS)
+
+
+@dataclass
+class Chat:
+    bot: Harness
+    case: int  # 幸福里第一网格, reported by 王芳, left as reported by every refused command
+    second: int  # another of the grid's cases, by 刘大爷
+
+    async def fresh_case(self, sender: str = "王芳") -> int:
+        """A new case of 幸福里第一网格; the clock moves past the duplicate windows first, so
+        the same resident's report is not joined to the last one."""
+        assert self.bot.clock is not None
+        self.bot.clock.advance(days=3)
+        return await report(self.bot, sender=sender)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chat(module_stores: Callable[[], str], classifier: Any) -> AsyncIterator[Chat]:
+    # a world of its own: the allowed commands change it
+    async with running_gridbot(module_stores(), classifier,
+                               limits=LimitsSettings(messages_per_minute=100_000)) as bot:
+        first = await report(bot)
+        second = await report(bot, "小区门口的井盖松了，一踩就晃", sender="刘大爷")
+        yield Chat(bot, first, second)
+
+
+def snapshot(bot: Harness) -> dict[str, list[tuple[Any, ...]]]:
+    engine = bot.runtime.engine
+    assert engine is not None
+    meta = sa.MetaData()
+    meta.reflect(engine, only=UNTOUCHED)
+    out = {}
+    with engine.connect() as conn:
+        for name in UNTOUCHED:
+            table = meta.tables[name]
+            columns = [c for c in table.columns if not (name == "people" and c.name == "account")]
+            rows = conn.execute(sa.select(*columns).order_by(*table.primary_key.columns))
+            out[name] = [tuple(r) for r in rows]
+    return out
+
+
+async def command(chat: Chat, role: str, spec: Command, n: int, m: int) -> list[str]:
+    """Say the command as ``role``; the answers they got (in the group: the bot's messages)."""
+    person = PEOPLE[role]
+    text = spec.text.format(n=n, m=m)
+    if spec.in_group:
+        return await say(chat.bot, person, text, room=ROOM)
+    return await say(chat.bot, person, text, room=None)
+
+
+REFUSED = [(name, role) for name, spec in COMMANDS.items() for role in PEOPLE
+           if role not in spec.allowed or role in spec.per_role]
+ALLOWED = [(name, role) for name, spec in COMMANDS.items() for role in sorted(spec.allowed)
+           if role not in spec.per_role]
+
+
+@pytest.mark.parametrize(("name", "role"), REFUSED, ids=[f"{n}-{r}" for n, r in REFUSED])
+async def test_the_wrong_role_is_refused_politely_and_nothing_changes(
+        chat: Chat, name: str, role: str) -> None:
+    spec = COMMANDS[name]
+    before = snapshot(chat.bot)
+    answers = await command(chat, role, spec, chat.case, chat.second)
+    reason = spec.per_role.get(role, spec.refused_with)
+    assert reason is not None
+    mine = [a for a in answers if a.startswith(f"@{PEOPLE[role]}")] if spec.in_group else answers
+    assert len(mine) == 1 and reason in mine[0], answers
+    assert snapshot(chat.bot) == before
+
+
+@pytest.mark.parametrize(("name", "role"), ALLOWED, ids=[f"{n}-{r}" for n, r in ALLOWED])
+async def test_the_right_role_is_not_refused(chat: Chat, name: str, role: str) -> None:
+    spec = COMMANDS[name]
+    n = await chat.fresh_case()
+    m = await chat.fresh_case(sender="陈阿姨") if name == "merge" else chat.second
+    if name == "rate":  # a case waiting for its reporter's rating
+        await say(chat.bot, "李娜", f"办结 #{n} 已处理", room=None)
+    before = snapshot(chat.bot)
+    answers = await command(chat, role, spec, n, m)
+    assert answers, "no answer at all"
+    assert not [a for a in answers for reason in ALL_REASONS if reason in a], answers
+    assert "需要由反映问题的居民本人评价" not in "".join(answers)
+    changes = name not in ("show", "query", "todo", "mine", "help", "bind", "cancel_publish",
+                           "confirm_publish")
+    if changes:  # the step was taken (or the draft stored)
+        assert snapshot(chat.bot) != before, answers
+
+
+@pytest.mark.parametrize("room", ["xingfuli-staff@chatroom", "xingfuli-2@chatroom"])
+async def test_a_leader_cannot_take_another_grids_group_or_the_staff_group(
+        chat: Chat, room: str) -> None:
+    """张强 leads 幸福里第一网格: saying 绑定网格 in the community's working group or in the
+    second grid's group would take that group away from them (escalations and the second
+    grid's residents would land in his grid)."""
+    before = snapshot(chat.bot)
+    answers = await say(chat.bot, "张强", "绑定网格 幸福里第一网格", room=room)
+    assert any(_reason("leader_taken_group") in a for a in answers), answers
+    assert snapshot(chat.bot) == before
