@@ -238,7 +238,7 @@ async def people_api(request: web.Request) -> web.Response:
     viewer = request[VIEWER]
     role = request.query.get("role") or None
     if role and role not in STAFF_ROLES:
-        return json_error(400, f"未知的角色 {role}，可选：{'、'.join(STAFF_ROLES)}")
+        return json_error(400, f"未知的角色 {role}，可选：{'、'.join(STAFF_ROLES)}", "bad_filter")
 
     def load(session: Session) -> list[dict[str, Any]]:
         v = roster_view(session, viewer)

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from bot.web.dashboard.common import context, page, redirect, say
 from bot.web.keys import RUNTIME, SESSION, SETTINGS, VIEWER
-from bot.web.middleware import json_response
+from bot.web.middleware import json_error, json_response
 from bot.web.session import in_session
 from bot.web.viewer import Viewer
 from handlers.notices import status
@@ -79,7 +79,7 @@ async def preview_from_page(request: web.Request) -> web.Response:
     notice would be refused. JSON for the page's script."""
     viewer = request[VIEWER]
     if not may_publish(viewer):
-        return json_response({"error": say(request, "notice_forbidden")}, status=403)
+        return json_error(403, say(request, "notice_forbidden"))
     form = await request.post()
     ctx = context(request)
 
@@ -92,7 +92,7 @@ async def preview_from_page(request: web.Request) -> web.Response:
     try:
         return json_response(await in_session(request.app, run))
     except NoticeError as exc:
-        return json_response({"error": str(exc)})
+        return json_response({"error": str(exc), "code": exc.key})  # shown as they type
 
 
 async def _render_list(request: web.Request, *, notice: dict[str, str] | None = None,
@@ -271,8 +271,7 @@ def _local(value: str, tz: Any) -> datetime | None:
 
 
 def _id(request: web.Request) -> int | None:
-    raw = request.match_info["id"]
-    return int(raw) if raw.isdigit() else None
+    return queries.as_id(request.match_info["id"])
 
 
 def _missing(request: web.Request) -> web.Response:
