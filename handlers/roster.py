@@ -54,13 +54,18 @@ class RosterError(Exception):
     """Something the roster cannot do as asked; the message says why, for the person."""
 
 
+class RosterForbidden(RosterError):
+    """Asked of someone it is not theirs to change: outside the editor's scope (403 on the
+    page, where a ``RosterError`` is the form's 400)."""
+
+
 # --- one at a time ------------------------------------------------------------------------------
 
 
 def add_street(session: Session, scope: Scope, name: str) -> Street:
     name = _name(name, "街道名称")
     if not scope.everything:
-        raise RosterError("只有街道（乡镇）管理员可以新增街道")
+        raise RosterForbidden("只有街道（乡镇）管理员可以新增街道")
     if session.exec(select(Street).where(Street.name == name)).first():
         raise RosterError(f"街道“{name}”已经存在")
     street = Street(name=name)
@@ -72,7 +77,7 @@ def add_street(session: Session, scope: Scope, name: str) -> Street:
 def add_community(session: Session, scope: Scope, street_id: int, name: str) -> Community:
     name = _name(name, "社区名称")
     if not scope.everything:
-        raise RosterError("只有街道（乡镇）管理员可以新增社区")
+        raise RosterForbidden("只有街道（乡镇）管理员可以新增社区")
     if session.get(Street, street_id) is None:
         raise RosterError("请先选择所属街道")
     if session.exec(select(Community).where(Community.street_id == street_id)
@@ -111,7 +116,7 @@ def bind_group(session: Session, scope: Scope, *, room_id: str, topic: str = "",
     if group is not None:
         _check_group(session, scope, group)
     if grid_id is not None and not _grid_ok(session, scope, grid_id):
-        raise RosterError("没有这个网格，或它不在您负责的范围内")
+        raise RosterForbidden("没有这个网格，或它不在您负责的范围内")
     if community_id is not None:
         community = session.get(Community, community_id)
         if community is None:
@@ -142,11 +147,11 @@ def register_person(session: Session, scope: Scope, *, contact_id: str, name: st
     elif grid_id is None:
         raise RosterError("网格员和网格长需要选择所属网格")
     if grid_id is not None and not _grid_ok(session, scope, grid_id):
-        raise RosterError("没有这个网格，或它不在您负责的范围内")
+        raise RosterForbidden("没有这个网格，或它不在您负责的范围内")
     person = queries.get_person(session, contact_id=contact_id)
     if person is not None and person.role != Role.RESIDENT and person.grid_id is not None \
             and not _grid_ok(session, scope, person.grid_id):
-        raise RosterError(f"{person.name} 登记在您负责范围以外的网格，不能修改")
+        raise RosterForbidden(f"{person.name} 登记在您负责范围以外的网格，不能修改")
     if person is None:
         person = Person(contact_id=contact_id, name=name)
         session.add(person)
@@ -158,7 +163,7 @@ def register_person(session: Session, scope: Scope, *, contact_id: str, name: st
 
 def _check_community(session: Session, scope: Scope, community: Community) -> None:
     if not scope.manages(community.id):
-        raise RosterError(f"“{community.name}”不在您负责的范围内")
+        raise RosterForbidden(f"“{community.name}”不在您负责的范围内")
 
 
 def _grid_ok(session: Session, scope: Scope, grid_id: int | None) -> bool:
@@ -177,7 +182,7 @@ def _check_group(session: Session, scope: Scope, group: ChatGroup) -> None:
         if community is not None:
             _check_community(session, scope, community)
             return
-    raise RosterError(f"群“{group.topic or group.room_id}”不在您负责的范围内")
+    raise RosterForbidden(f"群“{group.topic or group.room_id}”不在您负责的范围内")
 
 
 def _name(value: str, what: str) -> str:

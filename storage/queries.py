@@ -76,10 +76,23 @@ def list_grids(session: Session) -> list[Grid]:
     return list(session.exec(select(Grid).order_by(col(Grid.id))).all())
 
 
+MAX_ID = 2**31 - 1  # the largest id or case number an INTEGER column holds on every database
+
+
+def as_id(text: str) -> int | None:
+    """``text`` as a row id or case number, or None when it is not one (not plain ASCII digits,
+    or larger than any row can have: the database would raise instead of finding nothing)."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_ID:
+        return None
+    return int(text)
+
+
 def find_grid(session: Session, *, ref: str) -> Grid | None:
     """A grid by id or by name, as API filters and chat commands give it."""
     if ref.isdigit():
-        return session.get(Grid, int(ref))
+        row_id = as_id(ref)
+        return session.get(Grid, row_id) if row_id is not None else None
     return session.exec(select(Grid).where(Grid.name == ref)).first()
 
 
@@ -479,7 +492,8 @@ def release_lease(session: Session, *, name: str, holder: str, now: datetime) ->
 def find_community(session: Session, *, ref: str) -> Community | None:
     """A community by id or by name, as the CLI and filters give it."""
     if ref.isdigit():
-        return session.get(Community, int(ref))
+        row_id = as_id(ref)
+        return session.get(Community, row_id) if row_id is not None else None
     return session.exec(select(Community).where(Community.name == ref)).first()
 
 

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,8 +24,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient
-from sqlmodel import select
+from aiohttp.test_utils import TestClient, TestServer
+from sqlmodel import col, select
 
 from bot.config import Settings, StorageSettings
 from bot.runtime import Runtime
@@ -140,8 +141,30 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """This test's database, migrated to head and empty: SQLite, or PostgreSQL in the suite's
     PostgreSQL pass."""
+    yield from _fresh_store(request, lambda: tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_stores(request: pytest.FixtureRequest,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], str]]:
+    """Makes databases like ``store_url`` that live as long as the module: for tables of checks
+    that ask one world many questions (build it once, then parametrize)."""
+    made: list[Iterator[str]] = []
+
+    def new() -> str:
+        store = _fresh_store(request, lambda: tmp_path_factory.mktemp("module"))
+        made.append(store)
+        return next(store)
+
+    yield new
+    for store in made:
+        for _ in store:  # runs its clean-up (drops the PostgreSQL database)
+            pass
+
+
+def _fresh_store(request: pytest.FixtureRequest, directory: Callable[[], Path]) -> Iterator[str]:
     if not ON_POSTGRES:
-        target = tmp_path / "gridbot.db"
+        target = directory() / "gridbot.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
         yield f"sqlite:///{target}"
         return
@@ -218,8 +241,10 @@ class Harness:
 
         def pending() -> int:
             with session_scope(engine) as session:
-                return len(session.exec(select(OutboxMessage.id).where(
-                    OutboxMessage.status == OutboxStatus.PENDING)).all())
+                # a claimed row (sending) is not in the chat yet either
+                return len(session.exec(select(OutboxMessage.id).where(col(
+                    OutboxMessage.status).in_([OutboxStatus.PENDING,
+                                               OutboxStatus.SENDING]))).all())
 
         async def wait() -> None:
             await processor.drain()
@@ -255,6 +280,22 @@ def start_gridbot(aiohttp_client: Callable[..., Any], classifier: Classifier
         return Harness(client, runtime, clock)
 
     return start
+
+
+@asynccontextmanager
+async def running_gridbot(url: str, classifier: Classifier, **overrides: Any
+                          ) -> AsyncIterator[Harness]:
+    """A started gridbot outside pytest-aiohttp's per-test client, for module-scoped worlds
+    (``pytest_asyncio.fixture(scope="module", loop_scope="module")``)."""
+    settings = make_settings(url, **overrides)
+    clock = Clock(START)
+    runtime = Runtime(settings, classifier=classifier, clock=clock, run_scheduler=False)
+    client = TestClient(TestServer(create_app(settings, runtime=runtime)))
+    await client.start_server()
+    try:
+        yield Harness(client, runtime, clock)
+    finally:
+        await client.close()
 
 
 @pytest.fixture

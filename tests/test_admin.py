@@ -152,4 +152,5 @@ async def test_community_staff_change_only_their_community(bot: Harness, web: Br
     assert "第 2 行</td><td>成功" in text
     assert "第 3 行</td><td>失败</td><td>“和平苑社区”不在您负责的范围内" in text
     resp = await zhou.post("/admin/streets", {"name": "另一个街道"})
-    assert resp.status == 400 and "只有街道（乡镇）管理员可以新增街道" in await resp.text()
+    # outside their scope: refused (403), not a mistake in the form (400)
+    assert resp.status == 403 and "只有街道（乡镇）管理员可以新增街道" in await resp.text()

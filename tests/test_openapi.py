@@ -33,3 +33,22 @@ async def test_references_resolve(gridbot: Harness) -> None:
     doc = await (await gridbot.client.get("/api/openapi.json")).json()
     refs = set(re.findall(r'"\$ref": "#/components/schemas/(\w+)"', str(doc).replace("'", '"')))
     assert refs and refs <= set(doc["components"]["schemas"])
+
+
+async def test_errors_are_described_with_their_shape(gridbot: Harness) -> None:
+    """Every operation behind a token says it may answer 401, every operation that takes a
+    body says 400 and 413, and every error answer is the Error shape (message and code)."""
+    doc = await (await gridbot.client.get("/api/openapi.json")).json()
+    error = doc["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"error", "code"}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            where = f"{method.upper()} {path}"
+            errors = {k: v for k, v in op["responses"].items() if k.startswith(("4", "5"))}
+            for status, answer in errors.items():
+                schema = answer["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, (where, status)
+            if op.get("security") != []:
+                assert "401" in errors, where
+            if "requestBody" in op:
+                assert {"400", "413"} <= set(errors), where

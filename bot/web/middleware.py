@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,8 +34,23 @@ def _dumps(body: Any) -> str:
     return json.dumps(body, ensure_ascii=False)
 
 
-def json_error(status: int, message: str) -> web.Response:
-    return json_response({"error": message}, status=status)
+#: the machine code of an error when the caller names none: one per status
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+               415: "unsupported_media_type", 422: "unprocessable", 429: "too_many_requests",
+               500: "internal_error"}
+
+
+def json_error(status: int, message: str, code: str | None = None) -> web.Response:
+    """``{"error": "中文说明", "code": "machine_code"}``: the sentence for people, the code for
+    programs (it does not change when the wording does)."""
+    return json_response({"error": message, "code": code or ERROR_CODES.get(status, "error")},
+                         status=status)
+
+
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+_HTTP_MESSAGES = {400: "请求有误", 404: "没有找到", 405: "不支持这个请求方法",
+                  413: "请求内容太大（上限 5 MB）", 415: "不支持这种请求内容类型"}
 
 
 @web.middleware
@@ -43,9 +59,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except web.HTTPException as exc:
         if request.path.startswith("/api/") and exc.status >= 400:
-            messages = {404: "没有找到", 405: "不支持这个请求方法", 413: "请求内容太大"}
-            return json_error(exc.status, exc.text if exc.text and not exc.text.startswith(
-                str(exc.status)) else messages.get(exc.status, exc.reason))
+            # our own refusals carry a Chinese sentence; aiohttp's ("405: Method Not Allowed",
+            # "Maximum request body size … exceeded.") are replaced by one
+            text = exc.text if exc.text and _CHINESE.search(exc.text) else \
+                _HTTP_MESSAGES.get(exc.status, "请求有误")
+            return json_error(exc.status, text, getattr(exc, "error_code", None))
         raise
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
@@ -63,10 +81,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return _unauthorised("需要访问令牌：请在请求头中提供 Authorization: Bearer <令牌>")
+        return _unauthorised("需要访问令牌：请在请求头中提供 Authorization: Bearer <令牌>",
+                             "token_missing")
     found = await authenticate_token(request, token.strip())
     if found is None:
-        return _unauthorised("访问令牌无效或已停用")
+        return _unauthorised("访问令牌无效或已停用", "token_invalid")
     return await handler(request)
 
 
@@ -80,7 +99,7 @@ async def authenticate_token(request: web.Request, token: str) -> Viewer | None:
     return found[1]
 
 
-def _unauthorised(message: str) -> web.Response:
-    resp = json_error(401, message)
+def _unauthorised(message: str, code: str) -> web.Response:
+    resp = json_error(401, message, code)
     resp.headers["WWW-Authenticate"] = 'Bearer realm="gridbot"'
     return resp

@@ -34,6 +34,7 @@ from handlers.notices.publish import (
     resend,
 )
 from handlers.notices.targets import parse_targets
+from storage import queries
 from storage.models import AccountRole, ChatGroup, Notice, NoticeStatus
 
 routes = web.RouteTableDef()
@@ -62,7 +63,7 @@ async def publish(request: web.Request) -> web.Response:
         body = await _json_object(request)
         req = _notice_request(body, tz)
     except NoticeError as exc:
-        return json_error(400, str(exc))
+        return json_error(400, str(exc), exc.key)
     runtime = request.app[RUNTIME]
     ctx = runtime.context
     assert ctx is not None
@@ -74,9 +75,9 @@ async def publish(request: web.Request) -> web.Response:
     try:
         notice_id = await in_session(request.app, create)
     except NoticeForbidden as exc:
-        return json_error(403, str(exc))
+        return json_error(403, str(exc), exc.key)
     except NoticeError as exc:
-        return json_error(400, str(exc))
+        return json_error(400, str(exc), exc.key)
     await runtime.run_notices()  # a notice due now is queued before we answer
     return json_response(await in_session(request.app, lambda s: _detail(s, notice_id, tz)),
                          status=201)
@@ -110,14 +111,16 @@ async def get_notice(request: web.Request) -> web.Response:
 
     body = await in_session(request.app, load)
     if body is None:
-        return json_error(404, f"没有编号为 {notice_id} 的通知")
+        return json_error(404, f"没有编号为 {notice_id} 的通知", "notice_not_found")
     return json_response(body)
 
 
 @routes.delete("/api/notices/{id}")
 async def cancel(request: web.Request) -> web.Response:
+    within = _grids(request)
     return await _act_on_notice(
-        request, lambda session, ctx, notice: {"taken_back": cancel_notice(session, ctx, notice)},
+        request, lambda session, ctx, notice: {
+            "taken_back": cancel_notice(session, ctx, notice, within=within)},
         refused_status=409)
 
 
@@ -136,7 +139,7 @@ async def resend_to_quiet_groups(request: web.Request) -> web.Response:
                                   or not all(isinstance(r, str) for r in rooms)):
             raise NoticeError("rooms_list")
     except NoticeError as exc:
-        return json_error(400, str(exc))
+        return json_error(400, str(exc), exc.key)
 
     within = _grids(request)
 
@@ -179,11 +182,11 @@ async def _act_on_notice(request: web.Request,
     try:
         body = await in_session(request.app, run)
     except NoticeForbidden as exc:
-        return json_error(403, str(exc))
+        return json_error(403, str(exc), exc.key)
     except NoticeError as exc:
-        return json_error(refused_status, str(exc))
+        return json_error(refused_status, str(exc), exc.key)
     if body is None:
-        return json_error(404, f"没有编号为 {notice_id} 的通知")
+        return json_error(404, f"没有编号为 {notice_id} 的通知", "notice_not_found")
     return json_response(body)
 
 
@@ -253,10 +256,10 @@ def _grids(request: web.Request) -> frozenset[int] | None:
 
 
 def _id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
+    found = queries.as_id(request.match_info["id"])
+    if found is None:
         raise web.HTTPBadRequest(text="通知编号应为数字")
-    return int(raw)
+    return found
 
 
 # --- JSON out -----------------------------------------------------------------------------------

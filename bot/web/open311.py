@@ -92,7 +92,7 @@ async def requests(request: web.Request) -> web.Response:
     if unknown := [c for c in codes if c not in known]:
         return open311_error(400, f"未知的 service_code：{'、'.join(unknown)}")
     ids = _list(q.get("service_request_id"))
-    if any(not i.isdigit() for i in ids):
+    if any(queries.as_id(i) is None for i in ids):
         return open311_error(400, "service_request_id 应为工单号（数字，可用逗号分隔）")
     viewer = request[VIEWER]
     tz = request.app[SETTINGS].general.tz
@@ -125,7 +125,7 @@ async def one_request(request: web.Request) -> web.Response:
     if (refused := await _authorised(request)) is not None:
         return refused
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if queries.as_id(raw) is None:
         return open311_error(400, "service_request_id 应为工单号（数字）")
     viewer, ctx, tz = request[VIEWER], context(request), request.app[SETTINGS].general.tz
 

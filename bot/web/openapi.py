@@ -35,7 +35,8 @@ def _ok(description: str, schema: dict[str, Any] | None = None,
 
 def _errors(*codes: int) -> dict[str, Any]:
     words = {400: "输入有误", 401: "缺少或无效的令牌", 403: "无权操作或 CSRF 校验失败",
-             404: "没有找到", 409: "当前状态不允许这个操作"}
+             404: "没有找到", 409: "当前状态不允许这个操作", 413: "请求内容太大（上限 5 MB）",
+             422: "指定的人员、工单或类别不存在，或名称太长"}
     return {str(c): {"description": words[c], "content": {
         JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}} for c in codes}
 
@@ -54,8 +55,9 @@ LEDGER_FILTERS = [
     _param("sort", "排序：no、created、status、category、grid、due、urgent"),
     _param("order", "asc 或 desc（默认 desc）"),
 ]
-PAGING = [_param("limit", "每页条数，1–1000，默认 100", schema={"type": "integer"}),
-          _param("offset", "跳过的条数", schema={"type": "integer"})]
+PAGING = [_param("limit", "每页条数，1–1000，默认 100（超出范围为 400）",
+                 schema={"type": "integer", "minimum": 1, "maximum": 1000}),
+          _param("offset", "跳过的条数", schema={"type": "integer", "minimum": 0})]
 PERIOD = [
     _param("from", "统计起始日期（含），默认本周一", schema={"type": "string", "format": "date"}),
     _param("to", "统计截止日期（含），默认本周日", schema={"type": "string", "format": "date"}),
@@ -119,7 +121,7 @@ PATHS: dict[str, dict[str, Any]] = {
         "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Action")}}},
         "responses": {"200": _ok("已办理", {"type": "object", "properties": {
             "message": {"type": "string"}, "case": _ref("Case")}}),
-            **_errors(400, 401, 403, 404, 409)}}},
+            **_errors(400, 401, 403, 404, 409, 413, 422)}}},
     "/api/stats": {"get": {
         "summary": "统计：总体、各社区、各网格、排名（与数据统计页面相同）",
         "parameters": PERIOD,
@@ -138,7 +140,7 @@ PATHS: dict[str, dict[str, Any]] = {
                  "requestBody": {"required": True,
                                  "content": {JSON: {"schema": _ref("NoticeInput")}}},
                  "responses": {"201": _ok("已发布", _ref("NoticeDetail")),
-                               **_errors(400, 401, 403)}}},
+                               **_errors(400, 401, 403, 413)}}},
     "/api/notices/{id}": {
         "get": {"summary": "一条通知：每次发送、各群送达情况（room、status、sent_at、error）和回执",
                 "parameters": [NOTICE_ID],
@@ -155,7 +157,7 @@ PATHS: dict[str, dict[str, Any]] = {
             "type": "object", "properties": {"below": {"type": "integer", "minimum": 1},
                                              "rooms": _array({"type": "string"})}}}}},
         "responses": {"200": _ok("已补发", _ref("NoticeDetail")),
-                      **_errors(400, 401, 403, 404)}}},
+                      **_errors(400, 401, 403, 404, 413)}}},
     "/api/failures": {"get": {
         "summary": "发送与处理异常：多次重试仍未发出的消息（failed_sends）和未能处理的群消息"
                    "（parked_messages），最新的在前。街道、社区工作人员（社区只看本社区）和无账号的只读令牌",
@@ -187,7 +189,8 @@ PATHS: dict[str, dict[str, Any]] = {
                      "type": "object", "required": ["sender", "text"], "properties": {
                          "room": {"type": ["string", "null"]}, "sender": {"type": "string"},
                          "text": {"type": "string"}, "kind": {"type": "string"}}}}}},
-                 "responses": {"202": _ok("已收到", {"type": "object"}), **_errors(400)}}},
+                 "responses": {"202": _ok("已收到", {"type": "object"}),
+                               **_errors(400, 413)}}},
 }
 
 FIGURES = {name: {"type": ["number", "integer", "null"]} for name in (
@@ -196,8 +199,14 @@ FIGURES = {name: {"type": ["number", "integer", "null"]} for name in (
     "satisfaction_rate", "avg_response_hours", "avg_resolution_hours")}
 
 SCHEMAS: dict[str, Any] = {
-    "Error": {"type": "object", "required": ["error"],
-              "properties": {"error": {"type": "string", "description": "中文说明"}}},
+    "Error": {"type": "object", "required": ["error", "code"], "properties": {
+        "error": {"type": "string", "description": "中文说明，给人看"},
+        "code": {"type": "string", "pattern": "^[a-z_]+$",
+                 "description": "给程序判断的错误代码，措辞改变时不变：如 bad_request、"
+                                "bad_filter、bad_json、invalid_input、token_missing、"
+                                "token_invalid、csrf_failed、read_only、forbidden、role、"
+                                "not_found、case_not_found、state、unknown_person、"
+                                "payload_too_large，通知的错误为其原因（如 out_of_reach）"}}},
     "Me": {"type": "object", "properties": {
         "username": {"type": ["string", "null"]}, "name": {"type": "string"},
         "role": {"type": ["string", "null"]}, "via": {"type": "string"},
@@ -275,7 +284,8 @@ def document(server: str, title: str) -> dict[str, Any]:
         "info": {"title": f"{title} API", "version": "1",
                  "description": "网格助手的 JSON API。令牌：Authorization: Bearer <令牌>；"
                                 "浏览器中已登录的管理后台会话也可调用。错误均为 "
-                                "{\"error\": \"中文说明\"}。Open311 GeoReport v2 只读接口在 "
+                                "{\"error\": \"中文说明\", \"code\": \"错误代码\"}，"
+                                "状态码为 4xx。Open311 GeoReport v2 只读接口在 "
                                 "/open311/v2/ 下（services.json、requests.json、"
                                 "requests/{id}.json）。"},
         "servers": [{"url": server}],

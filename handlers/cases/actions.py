@@ -110,8 +110,14 @@ def assign(session: Session, ctx: Context, case: Case, actor: Person, assignee: 
              text=case.text, due=ctx.when(case.resolve_due_at), urgent=case.urgent)
 
 
+#: the longest department name a case can be handed to (the column's width)
+MAX_DEPARTMENT = 100
+
+
 def dispatch(session: Session, ctx: Context, case: Case, actor: Person, department: str,
              note: str) -> None:
+    if len(department) > MAX_DEPARTMENT:
+        raise Refusal("refuse_too_long", what="转办部门", limit=MAX_DEPARTMENT)
     _move(session, ctx, case, "dispatch", actor, note=f"{department} {note}".strip())
     case.dispatched_to = department
     if case.assignee_id is None:

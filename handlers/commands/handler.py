@@ -168,6 +168,13 @@ def _bind(session: Session, ctx: Context, reply: Reply, cmd: Command, person: Pe
     if person.role == Role.GRID_LEADER and person.grid_id != grid.id:
         reply.send("refuse_role", reason=refusal("leader_own_grid"))
         return
+    group = queries.get_group(session, room_id=room_id)
+    if person.role == Role.GRID_LEADER and group is not None and (
+            group.kind != GroupKind.RESIDENT or group.grid_id not in (None, person.grid_id)):
+        # a leader binds new groups to their grid; taking another grid's group or a working
+        # group away from the people it serves is for staff
+        reply.send("refuse_role", reason=refusal("leader_taken_group"))
+        return
     group = queries.record_room(session, room_id=room_id, topic="")
     group.grid_id = grid.id
     group.kind = GroupKind.RESIDENT

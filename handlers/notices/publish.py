@@ -142,6 +142,21 @@ def check_reach(groups: list[ChatGroup], within: frozenset[int] | None) -> None:
         raise NoticeForbidden("out_of_reach", groups=outside[:5], more=len(outside) > 5)
 
 
+def notice_groups(session: Session, notice: Notice) -> list[ChatGroup]:
+    """Every group a notice went to or is meant for: its deliveries and its targets now."""
+    delivered = list(session.exec(select(ChatGroup).join(
+        NoticeDelivery, col(NoticeDelivery.group_id) == col(ChatGroup.id))
+        .where(NoticeDelivery.notice_id == notice.id)).all())
+    try:
+        targeted = resolve_groups(session, parse_targets(notice.targets))
+    except NoticeError:
+        targeted = []
+    seen: dict[int | None, ChatGroup] = {g.id: g for g in delivered}
+    for g in targeted:
+        seen.setdefault(g.id, g)
+    return list(seen.values())
+
+
 def reaches(session: Session, notice: Notice, grid_ids: frozenset[int] | None) -> bool:
     """Whether a notice concerns any of ``grid_ids`` (None: every notice does)."""
     if grid_ids is None:
@@ -167,9 +182,20 @@ def confirm_draft(session: Session, ctx: Context, notice: Notice) -> None:
     notice.next_run_at = _first_run(rule, notice.send_at, ctx.now())
 
 
-def cancel_notice(session: Session, ctx: Context, notice: Notice) -> int:
+def cancel_notice(session: Session, ctx: Context, notice: Notice, *,
+                  within: frozenset[int] | None = None) -> int:
     """Stop future occurrences and take back whatever is still waiting in the outbox; returns
-    how many group messages were taken back. What went out stays out."""
+    how many group messages were taken back. What went out stays out.
+
+    ``within``: the grids the canceller answers for (None: all). A notice that also goes to
+    groups outside them is not theirs to take back (a community's staff reads the township's
+    notice, they do not cancel it for the other communities)."""
+    if within is not None:
+        outside = [g.topic or g.room_id for g in notice_groups(session, notice)
+                   if g.grid_id not in within]
+        if outside:
+            raise NoticeForbidden("cancel_out_of_reach", groups=outside[:5],
+                                  more=len(outside) > 5)
     if notice.status == NoticeStatus.CANCELLED:
         raise NoticeError("already_cancelled")
     notice.status = NoticeStatus.CANCELLED

@@ -18,7 +18,7 @@ from bot.web.session import in_session
 from bot.web.viewer import Viewer
 from handlers import roster
 from handlers.accounts import ROLE_NAMES, WEB_CONTACT_PREFIX, community_ids
-from handlers.roster import RosterError
+from handlers.roster import RosterError, RosterForbidden
 from storage import queries
 from storage.models import ChatGroup, Community, Grid, Person, Role
 
@@ -115,7 +115,7 @@ def _change(fn: Change) -> Callable[[web.Request], Awaitable[web.Response]]:
             done = await in_session(request.app, lambda session: fn(session, viewer, form))
         except RosterError as exc:
             return await _page(request, notices=[{"kind": "error", "text": str(exc)}],
-                               status=400)
+                               status=403 if isinstance(exc, RosterForbidden) else 400)
         request[SESSION] = request[SESSION].with_flash(say(request, done[0], **done[1]))
         await request.app[RUNTIME].groups_changed()
         return redirect("/admin")
@@ -238,7 +238,7 @@ async def people_api(request: web.Request) -> web.Response:
     viewer = request[VIEWER]
     role = request.query.get("role") or None
     if role and role not in STAFF_ROLES:
-        return json_error(400, f"未知的角色 {role}，可选：{'、'.join(STAFF_ROLES)}")
+        return json_error(400, f"未知的角色 {role}，可选：{'、'.join(STAFF_ROLES)}", "bad_filter")
 
     def load(session: Session) -> list[dict[str, Any]]:
         v = roster_view(session, viewer)

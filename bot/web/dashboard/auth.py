@@ -102,7 +102,7 @@ def _equal(a: str, b: str) -> bool:
 def _refuse_csrf(request: web.Request) -> web.Response:
     message = say(request, "csrf_failed")
     if request.path.startswith("/api/"):
-        return json_error(403, message)
+        return json_error(403, message, "csrf_failed")
     return page("error.html", request, {"title": say(request, "csrf_title"), "message": message},
                 status=403)
 

@@ -64,9 +64,31 @@ class Done:
     message: str
 
 
+#: how long each field of an action may be (``dispatched_to`` is stored in 100 characters)
+FIELD_LIMITS = {"note": 2000, "department": 100, "assignee": 100, "into": 12, "category": 50}
+
+
+def _field_error(body: Mapping[str, Any]) -> str | None:
+    """What is wrong with an action's fields as JSON types and lengths, or None: a list is not
+    a note, and ``into`` may be a number or text."""
+    unknown = sorted(set(body) - {"action", *FIELD_LIMITS})
+    if unknown:
+        return f"不认识的字段：{'、'.join(unknown)}"
+    for key, limit in FIELD_LIMITS.items():
+        value = body.get(key)
+        if value is None:
+            continue
+        if key == "into" and isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            return f"“{key}”应为文字" + ("或工单号" if key == "into" else "")
+        if len(value) > limit:
+            return f"“{key}”太长（最多 {limit} 个字）"
+    return None
+
+
 def parse_no(raw: str) -> int | None:
-    raw = raw.lstrip("#")
-    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+    return queries.as_id(raw.lstrip("#"))
 
 
 def visible_case(session: Session, viewer: Viewer, no: int) -> Case | None:
@@ -237,32 +259,43 @@ async def act_from_page(request: web.Request) -> web.Response:
     if isinstance(result, Done):
         request[SESSION] = request[SESSION].with_flash(result.message)
         return redirect(f"/cases/{result.case.no}")
-    status, message = result
+    status, message, _ = result
     return await _render(request, notice={"kind": "error", "text": message}, status=status,
                          form=form)
 
 
+#: refusals about what was asked for (a name or number that does not exist, a name too long),
+#: not about the state
+UNKNOWN_REFUSALS = ("refuse_unknown_case", "refuse_unknown_person", "refuse_unknown_category",
+                    "refuse_too_long")
+
+
 async def _act(request: web.Request, action: str,
-               data: Mapping[str, Any]) -> Done | tuple[int, str]:
-    """Run an action for a page or an API call: Done, or (HTTP status, what to tell them)."""
+               data: Mapping[str, Any]) -> Done | tuple[int, str, str]:
+    """Run an action for a page or an API call: Done, or (HTTP status, what to tell them, the
+    machine code of the refusal): 403 not theirs to do, 409 not in this state, 422 naming
+    something that does not exist, 400 a field missing."""
     viewer = request[VIEWER]
     ctx = context(request)
     no = parse_no(request.match_info["no"])
 
-    def run(session: Session) -> Done | tuple[int, str]:
+    def run(session: Session) -> Done | tuple[int, str, str]:
         case = visible_case(session, viewer, no) if no else None
         if case is None:
-            return 404, ctx.texts.render("refuse_unknown_case", no=request.match_info["no"])
+            return 404, ctx.texts.render("refuse_unknown_case", no=request.match_info["no"]), \
+                "case_not_found"
         try:
             message = perform(session, ctx, viewer, case, action, data)
         except ReadOnly:
-            return 403, say(request, "read_only")
+            return 403, say(request, "read_only"), "read_only"
         except InputError as exc:
-            return 400, str(exc)
+            return 400, str(exc), "invalid_input"
         except Refusal as refusal:
             session.rollback()
-            status = 403 if refusal.template == "refuse_role" else 409
-            return status, ctx.texts.render(refusal.template, **refusal.variables)
+            status = 403 if refusal.template == "refuse_role" else \
+                422 if refusal.template in UNKNOWN_REFUSALS else 409
+            return status, ctx.texts.render(refusal.template, **refusal.variables), \
+                refusal.template.removeprefix("refuse_")
         return Done(case, message)
 
     result = await in_session(request.app, run)
@@ -281,7 +314,7 @@ async def get_case(request: web.Request) -> web.Response:
     actions the caller may take."""
     no = parse_no(request.match_info["no"])
     if no is None:
-        return json_error(400, "工单编号应为数字，例如 /api/cases/12")
+        return json_error(400, "工单编号应为数字，例如 /api/cases/12", "bad_case_number")
     viewer = request[VIEWER]
     ctx, tz = context(request), request.app[SETTINGS].general.tz
 
@@ -302,7 +335,7 @@ async def get_case(request: web.Request) -> web.Response:
 
     body = await in_session(request.app, load)
     if body is None:
-        return json_error(404, f"没有 #{no} 号工单")
+        return json_error(404, f"没有 #{no} 号工单", "case_not_found")
     return json_response(body)
 
 
@@ -312,10 +345,15 @@ async def act_from_api(request: web.Request) -> web.Response:
     "category"}``: 200 with the confirmation and the case, or 4xx with ``{"error"}``."""
     try:
         body = await request.json()
-    except ValueError:
-        return json_error(400, "请求体应为 JSON")
-    if not isinstance(body, dict) or not isinstance(body.get("action"), str):
-        return json_error(400, f"请在 action 中指明操作，可选：{'、'.join(ACTIONS)}")
+    except ValueError:  # also bytes that are not UTF-8
+        return json_error(400, "请求体应为 JSON", "bad_json")
+    if not isinstance(body, dict):
+        return json_error(400, "请求体应为 JSON 对象", "not_an_object")
+    if not isinstance(body.get("action"), str):
+        return json_error(400, f"请在 action 中指明操作，可选：{'、'.join(ACTIONS)}",
+                          "invalid_input")
+    if (wrong := _field_error(body)) is not None:
+        return json_error(400, wrong, "invalid_input")
     result = await _act(request, body["action"], body)
     if not isinstance(result, Done):
         return json_error(*result)

@@ -18,6 +18,7 @@ from bot.web.session import in_session
 from bot.web.viewer import Viewer
 from handlers import failures
 from handlers.failures import FailureError
+from storage import queries
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()
@@ -49,7 +50,7 @@ async def failures_page(request: web.Request) -> web.Response:
 async def failures_api(request: web.Request) -> web.Response:
     viewer = request[VIEWER]
     if not _may_read(viewer):
-        return json_error(403, say(request, "failures_forbidden"))
+        return json_error(403, say(request, "failures_forbidden"), "role")
     found = await in_session(request.app,
                              lambda session: failures.list_failures(session, viewer.scope))
     return json_response(found.as_dict())
@@ -69,9 +70,8 @@ def _retry_send(session: Session, viewer: Viewer, row_id: int, request: web.Requ
 async def _run(request: web.Request, fn: Retry) -> str | None:
     """Retry one row; the refusal's message name, or None when it was done."""
     viewer = request[VIEWER]
-    try:
-        row_id = int(request.match_info["id"])
-    except ValueError:
+    row_id = queries.as_id(request.match_info["id"])
+    if row_id is None:
         return "failure_not_found"
     try:
         await in_session(request.app, lambda session: fn(session, viewer, row_id, request))
@@ -96,12 +96,15 @@ def _form(fn: Retry, done: str) -> Callable[[web.Request], Awaitable[web.Respons
 def _api(fn: Retry) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         viewer = request[VIEWER]
-        if not viewer.may_manage or not viewer.can_write:
-            return json_error(403, say(request, "failures_forbidden"))
+        if not viewer.may_manage:
+            return json_error(403, say(request, "failures_forbidden"), "role")
+        if not viewer.can_write:
+            return json_error(403, say(request, "read_only"), "read_only")
         refusal = await _run(request, fn)
         if refusal is not None:
-            return json_error(404 if refusal == "failure_not_found" else 409,
-                              say(request, refusal))
+            missing = refusal == "failure_not_found"
+            return json_error(404 if missing else 409, say(request, refusal),
+                              "not_found" if missing else "state")
         return json_response({"ok": True})
     return handler
 

@@ -43,6 +43,8 @@ class BadFilter(web.HTTPBadRequest):
     """A filter value that cannot be used; the message says so in Chinese. Pages catch it and
     show it beside the form; on the API the error middleware answers ``{"error": message}``."""
 
+    error_code = "bad_filter"
+
     def __init__(self, message: str) -> None:
         super().__init__(text=message)
         self.message = message
@@ -138,10 +140,12 @@ def parse_date(value: str, name: str) -> date | None:
 
 
 def _paging(q: MultiMapping[str], default: int) -> tuple[int, int]:
+    """``limit`` 1–1000 and ``offset`` from 0: a page larger than that is refused rather than
+    quietly cut, so a client that asks for 5000 knows it did not get them."""
     try:
-        limit = min(int(q.get("limit", default)), MAX_LIMIT)
+        limit = int(q.get("limit", default))
         offset = int(q.get("offset", 0))
-        if limit < 1 or offset < 0:
+        if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= queries.MAX_ID:
             raise ValueError
     except ValueError:
         raise BadFilter(f"limit 应为 1 到 {MAX_LIMIT} 的整数，offset 应为非负整数") from None

@@ -13,11 +13,11 @@ from sqlmodel import Session, col, select
 
 from bot.web.dashboard.common import context, page, redirect, say
 from bot.web.keys import RUNTIME, SESSION, SETTINGS, VIEWER
-from bot.web.middleware import json_response
+from bot.web.middleware import json_error, json_response
 from bot.web.session import in_session
 from bot.web.viewer import Viewer
 from handlers.notices import status
-from handlers.notices.errors import NoticeError
+from handlers.notices.errors import NoticeError, NoticeForbidden
 from handlers.notices.publish import (
     NoticeRequest,
     cancel_notice,
@@ -79,7 +79,7 @@ async def preview_from_page(request: web.Request) -> web.Response:
     notice would be refused. JSON for the page's script."""
     viewer = request[VIEWER]
     if not may_publish(viewer):
-        return json_response({"error": say(request, "notice_forbidden")}, status=403)
+        return json_error(403, say(request, "notice_forbidden"))
     form = await request.post()
     ctx = context(request)
 
@@ -92,7 +92,7 @@ async def preview_from_page(request: web.Request) -> web.Response:
     try:
         return json_response(await in_session(request.app, run))
     except NoticeError as exc:
-        return json_response({"error": str(exc)})
+        return json_response({"error": str(exc), "code": exc.key})  # shown as they type
 
 
 async def _render_list(request: web.Request, *, notice: dict[str, str] | None = None,
@@ -135,8 +135,10 @@ def _flash(request: web.Request) -> dict[str, str] | None:
 
 @routes.post("/notices/{id}/cancel")
 async def cancel_from_page(request: web.Request) -> web.Response:
+    within = request[VIEWER].scope.grid_ids
     return await _act(request, lambda session, ctx, notice: say(
-        request, "notice_cancelled", taken_back=cancel_notice(session, ctx, notice)))
+        request, "notice_cancelled",
+        taken_back=cancel_notice(session, ctx, notice, within=within)))
 
 
 @routes.post("/notices/{id}/resend")
@@ -169,6 +171,8 @@ async def _act(request: web.Request, action: Any) -> web.Response:
 
     try:
         message = await in_session(request.app, run)
+    except NoticeForbidden as exc:
+        return await _render_one(request, notice={"kind": "error", "text": str(exc)}, code=403)
     except NoticeError as exc:
         return await _render_one(request, notice={"kind": "error", "text": str(exc)}, code=409)
     if message is None:
@@ -267,8 +271,7 @@ def _local(value: str, tz: Any) -> datetime | None:
 
 
 def _id(request: web.Request) -> int | None:
-    raw = request.match_info["id"]
-    return int(raw) if raw.isdigit() else None
+    return queries.as_id(request.match_info["id"])
 
 
 def _missing(request: web.Request) -> web.Response:
