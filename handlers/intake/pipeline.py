@@ -125,7 +125,7 @@ def _flooding(session: Session, ctx: Context, msg: InboundMessage) -> Outcome | 
     if queries.told_to_slow_down(session, sender_id=msg.sender_id,
                                  since=msg.received_at - FLOOD_NOTICE_EVERY):
         return Outcome.THROTTLED
-    text = ctx.texts.render("slow_down", name=msg.sender_name or "您")
+    text = ctx.texts.render("slow_down")
     if msg.room_id is None:
         queries.enqueue(session, contact_id=msg.sender_id, text=text)
     else:
