@@ -1,7 +1,8 @@
 """The sentences kept as macros (templates/chat/notice_errors.j2, refusals.j2, event_notes.j2,
-templates/web/roster_messages.j2, account_messages.j2) against the code that names them: every key
-the code raises or renders has its macro, with the variables the code passes, and every macro
-renders to a sentence. A misspelt key would otherwise surface only when a person hits that path.
+templates/web/roster_messages.j2, account_messages.j2, and messages.j2 as far as the dashboard
+names its keys in the call) against the code that names them: every key the code raises or renders
+has its macro, with the variables the code passes, and every macro renders to a sentence. A
+misspelt key would otherwise surface only when a person hits that path.
 """
 
 from __future__ import annotations
@@ -145,6 +146,30 @@ def test_every_macro_renders_to_a_sentence(template: str, key: str) -> None:
             assert text == ""
             continue
         assert text and "None" not in text, text
+
+
+def web_says() -> Iterator[tuple[str, frozenset[str], bool, str]]:
+    """The dashboard's ``say(request, "key", ...)`` (templates/web/messages.j2)."""
+    for path, tree in TREES.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _name(node.func) == "say" and len(node.args) > 1 \
+                    and isinstance(node.args[1], ast.Constant):
+                yield (node.args[1].value,
+                       frozenset(k.arg for k in node.keywords if k.arg is not None),
+                       any(k.arg is None for k in node.keywords),
+                       f"{path.relative_to(ROOT)}:{node.lineno}")
+
+
+def test_the_dashboard_says_only_what_messages_j2_has() -> None:
+    """Forward only: some of its keys are handed back as data (``return "added", {...}``)."""
+    macros = Phrases("messages", WEB_TEMPLATES).macros()
+    says = list(web_says())
+    assert says, "the scan finds the dashboard's say() calls"
+    for key, keywords, open_ended, where in says:
+        assert key in macros, f"{where}: messages.j2 has no macro {key!r}"
+        arguments = set(macros[key])
+        assert keywords <= arguments if open_ended else keywords == arguments, (
+            f"{where}: passes {sorted(keywords)}, {key} takes {sorted(arguments)}")
 
 
 def test_a_missing_macro_is_named_in_the_error() -> None:
