@@ -18,11 +18,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, func, select
 
+from handlers.texts import WEB_TEMPLATES, phrases
 from storage import queries
 from storage.models import (
     WEB_CONTACT_PREFIX,
@@ -61,7 +63,13 @@ _DUMMY_HASH = _hasher.hash("gridbot-no-such-account")
 
 
 class AccountError(Exception):
-    """An account that cannot be created as asked; the message says why, for the operator."""
+    """An account that cannot be created as asked; ``str()`` says why, for the operator, from
+    the macro ``key`` of templates/web/account_messages.j2."""
+
+    def __init__(self, key: str, /, **variables: Any) -> None:
+        self.key = key
+        self.variables = variables
+        super().__init__(phrases("account_messages", WEB_TEMPLATES)(key, **variables))
 
 
 # --- scope --------------------------------------------------------------------------------------
@@ -127,19 +135,20 @@ def create_account(session: Session, *, username: str, password: str, role: str,
     """An account, linked to its Person (see the module docstring for which one)."""
     username = username.strip()
     if not username:
-        raise AccountError("用户名不能为空")
+        raise AccountError("no_username")
     if role not in set(AccountRole):
-        raise AccountError(f"未知的角色 {role}，可选：{'、'.join(AccountRole)}")
+        raise AccountError("unknown_role", role=role, known=list(AccountRole))
     if len(password) < MIN_PASSWORD_CHARS:
-        raise AccountError(f"密码至少需要 {MIN_PASSWORD_CHARS} 个字符")
+        raise AccountError("short_password", minimum=MIN_PASSWORD_CHARS)
     if queries.get_account(session, username=username) is not None:
-        raise AccountError(f"用户名 {username} 已经存在")
+        raise AccountError("username_taken", username=username)
     community_row, grid_row = _place(session, role, community, grid)
     person = _person_for(session, username=username, role=AccountRole(role),
                          grid=grid_row, contact=contact)
     assert person.id is not None
     if queries.account_for_person(session, person_id=person.id) is not None:
-        raise AccountError(f"联系人 {person.contact_id}（{person.name}）已经有一个账号")
+        raise AccountError("contact_has_account", contact=person.contact_id,
+                           name=person.name)
     account = StaffAccount(
         username=username, password_hash=_hasher.hash(password), role=role,
         community_id=community_row.id if community_row else None,
@@ -153,22 +162,22 @@ def _place(session: Session, role: str, community: str | None,
            grid: str | None) -> tuple[Community | None, Grid | None]:
     if role == AccountRole.TOWNSHIP_ADMIN:
         if community or grid:
-            raise AccountError("街道（乡镇）管理员看得到全部网格，不需要指定社区或网格")
+            raise AccountError("admin_no_place")
         return None, None
     if role == AccountRole.COMMUNITY_STAFF:
         if grid:
-            raise AccountError("社区工作人员按社区划分，请用 --community 指定社区，不要指定网格")
+            raise AccountError("staff_no_grid")
         if not community:
-            raise AccountError("社区工作人员需要用 --community 指定所属社区")
+            raise AccountError("staff_needs_community")
         row = queries.find_community(session, ref=community)
         if row is None:
-            raise AccountError(f"没有名为或编号为 {community} 的社区")
+            raise AccountError("unknown_community", ref=community)
         return row, None
     if not grid:
-        raise AccountError("网格长和网格员需要用 --grid 指定所属网格")
+        raise AccountError("grid_role_needs_grid")
     grid_row = queries.find_grid(session, ref=grid)
     if grid_row is None:
-        raise AccountError(f"没有名为或编号为 {grid} 的网格")
+        raise AccountError("unknown_grid", ref=grid)
     return session.get(Community, grid_row.community_id), grid_row
 
 
@@ -177,8 +186,7 @@ def _person_for(session: Session, *, username: str, role: AccountRole, grid: Gri
     wanted = PERSON_ROLES[role]
     if not contact:
         if role in GRID_ROLES:
-            raise AccountError("网格长和网格员的账号需要用 --contact 关联其微信联系人，"
-                               "这样群里和网页上的操作记在同一个人名下")
+            raise AccountError("grid_role_needs_contact")
         contact = WEB_CONTACT_PREFIX + username
     person = queries.get_person(session, contact_id=contact)
     if person is None:
@@ -188,16 +196,14 @@ def _person_for(session: Session, *, username: str, role: AccountRole, grid: Gri
         session.flush()
         return person
     if person.role != wanted or (grid is not None and person.grid_id != grid.id):
-        raise AccountError(
-            f"联系人 {contact}（{person.name}）在群里登记的身份与账号角色或网格不一致；"
-            "请先在“网格与人员”页面调整其身份")
+        raise AccountError("contact_role_mismatch", contact=contact, name=person.name)
     return person
 
 
 def set_password(session: Session, account: StaffAccount, password: str) -> None:
     """A new password; every session issued before it stops working."""
     if len(password) < MIN_PASSWORD_CHARS:
-        raise AccountError(f"密码至少需要 {MIN_PASSWORD_CHARS} 个字符")
+        raise AccountError("short_password", minimum=MIN_PASSWORD_CHARS)
     account.password_hash = _hasher.hash(password)
     account.session_epoch += 1
 

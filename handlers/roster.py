@@ -3,7 +3,8 @@ workers, leaders and staff matched to their chat contacts — edited one by one 
 a sheet (.xlsx or .csv) with a report per row.
 
 Every function takes the editor's ``Scope``: community staff change only their own community.
-Errors are ``RosterError`` with the sentence to show.
+Errors are ``RosterError``: a key and its variables, whose sentence (templates/web/
+roster_messages.j2) is what ``str()`` shows.
 
 **The sheet.** One header row, then one row per grid, group or person; blank cells are fine.
 Columns (Chinese headers; the English in brackets is accepted too):
@@ -22,10 +23,12 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session, select
 
 from handlers.accounts import Scope
+from handlers.texts import WEB_TEMPLATES, phrases
 from storage import queries
 from storage.models import ChatGroup, Community, Grid, GroupKind, Person, Role, Street
 
@@ -51,7 +54,17 @@ MAX_NAME = 100
 
 
 class RosterError(Exception):
-    """Something the roster cannot do as asked; the message says why, for the person."""
+    """Something the roster cannot do as asked; ``str()`` says why, for the person, from the
+    macro ``key`` of templates/web/roster_messages.j2."""
+
+    def __init__(self, key: str, /, **variables: Any) -> None:
+        self.key = key
+        self.variables = variables
+        super().__init__(roster_text(key, **variables))
+
+
+def roster_text(key: str, /, **variables: Any) -> str:
+    return phrases("roster_messages", WEB_TEMPLATES)(key, **variables)
 
 
 class RosterForbidden(RosterError):
@@ -63,11 +76,11 @@ class RosterForbidden(RosterError):
 
 
 def add_street(session: Session, scope: Scope, name: str) -> Street:
-    name = _name(name, "街道名称")
+    name = _name(name, "street")
     if not scope.everything:
-        raise RosterForbidden("只有街道（乡镇）管理员可以新增街道")
+        raise RosterForbidden("street_admin_only")
     if session.exec(select(Street).where(Street.name == name)).first():
-        raise RosterError(f"街道“{name}”已经存在")
+        raise RosterError("street_exists", name=name)
     street = Street(name=name)
     session.add(street)
     session.flush()
@@ -75,14 +88,14 @@ def add_street(session: Session, scope: Scope, name: str) -> Street:
 
 
 def add_community(session: Session, scope: Scope, street_id: int, name: str) -> Community:
-    name = _name(name, "社区名称")
+    name = _name(name, "community")
     if not scope.everything:
-        raise RosterForbidden("只有街道（乡镇）管理员可以新增社区")
+        raise RosterForbidden("community_admin_only")
     if session.get(Street, street_id) is None:
-        raise RosterError("请先选择所属街道")
+        raise RosterError("choose_street")
     if session.exec(select(Community).where(Community.street_id == street_id)
                     .where(Community.name == name)).first():
-        raise RosterError(f"社区“{name}”已经存在")
+        raise RosterError("community_exists", name=name)
     community = Community(street_id=street_id, name=name)
     session.add(community)
     session.flush()
@@ -90,13 +103,13 @@ def add_community(session: Session, scope: Scope, street_id: int, name: str) -> 
 
 
 def add_grid(session: Session, scope: Scope, community_id: int, name: str) -> Grid:
-    name = _name(name, "网格名称")
+    name = _name(name, "grid")
     community = session.get(Community, community_id)
     if community is None:
-        raise RosterError("请先选择所属社区")
+        raise RosterError("choose_community")
     _check_community(session, scope, community)
     if queries.find_grid(session, ref=name) is not None or name.isdigit():
-        raise RosterError(f"网格“{name}”已经存在（网格名称在全街道内不能重复，也不能是纯数字）")
+        raise RosterError("grid_exists", name=name)
     grid = Grid(community_id=community_id, name=name)
     session.add(grid)
     session.flush()
@@ -109,18 +122,18 @@ def bind_group(session: Session, scope: Scope, *, room_id: str, topic: str = "",
     cases escalate), or neither (unbound). Groups are known by room id, never by topic."""
     room_id = room_id.strip()
     if not room_id:
-        raise RosterError("请填写群ID")
+        raise RosterError("no_room_id")
     if grid_id is not None and community_id is not None:
-        raise RosterError("一个群只能绑定到一个网格，或作为一个社区的工作群")
+        raise RosterError("one_binding")
     group = queries.get_group(session, room_id=room_id)
     if group is not None:
         _check_group(session, scope, group)
     if grid_id is not None and not _grid_ok(session, scope, grid_id):
-        raise RosterForbidden("没有这个网格，或它不在您负责的范围内")
+        raise RosterForbidden("grid_out_of_reach")
     if community_id is not None:
         community = session.get(Community, community_id)
         if community is None:
-            raise RosterError("没有这个社区")
+            raise RosterError("no_community")
         _check_community(session, scope, community)
     group = queries.record_room(session, room_id=room_id[:200], topic=topic.strip()[:200])
     group.grid_id = grid_id
@@ -137,21 +150,21 @@ def register_person(session: Session, scope: Scope, *, contact_id: str, name: st
     one is recorded for a contact who has not written yet."""
     contact_id = contact_id.strip()
     if not contact_id:
-        raise RosterError("请填写微信ID（联系人ID），这样群里的消息才能对上这个人")
-    name = _name(name, "姓名")
+        raise RosterError("no_contact")
+    name = _name(name, "name")
     if role not in (Role.GRID_WORKER, Role.GRID_LEADER, Role.STAFF):
-        raise RosterError("角色只能是网格员、网格长或社区工作人员")
+        raise RosterError("bad_role")
     if role == Role.STAFF:
         if not scope.everything and grid_id is None:
-            raise RosterError("社区工作人员请选择所在社区的一个网格，以确定其所属社区")
+            raise RosterError("staff_needs_grid")
     elif grid_id is None:
-        raise RosterError("网格员和网格长需要选择所属网格")
+        raise RosterError("worker_needs_grid")
     if grid_id is not None and not _grid_ok(session, scope, grid_id):
-        raise RosterForbidden("没有这个网格，或它不在您负责的范围内")
+        raise RosterForbidden("grid_out_of_reach")
     person = queries.get_person(session, contact_id=contact_id)
     if person is not None and person.role != Role.RESIDENT and person.grid_id is not None \
             and not _grid_ok(session, scope, person.grid_id):
-        raise RosterForbidden(f"{person.name} 登记在您负责范围以外的网格，不能修改")
+        raise RosterForbidden("person_out_of_reach", name=person.name)
     if person is None:
         person = Person(contact_id=contact_id, name=name)
         session.add(person)
@@ -163,7 +176,7 @@ def register_person(session: Session, scope: Scope, *, contact_id: str, name: st
 
 def _check_community(session: Session, scope: Scope, community: Community) -> None:
     if not scope.manages(community.id):
-        raise RosterForbidden(f"“{community.name}”不在您负责的范围内")
+        raise RosterForbidden("community_out_of_reach", community=community.name)
 
 
 def _grid_ok(session: Session, scope: Scope, grid_id: int | None) -> bool:
@@ -182,15 +195,15 @@ def _check_group(session: Session, scope: Scope, group: ChatGroup) -> None:
         if community is not None:
             _check_community(session, scope, community)
             return
-    raise RosterForbidden(f"群“{group.topic or group.room_id}”不在您负责的范围内")
+    raise RosterForbidden("group_out_of_reach", group=group.topic or group.room_id)
 
 
-def _name(value: str, what: str) -> str:
+def _name(value: str, field: str) -> str:
     value = (value or "").strip()
     if not value:
-        raise RosterError(f"请填写{what}")
+        raise RosterError("missing", field=field)
     if len(value) > MAX_NAME:
-        raise RosterError(f"{what}太长（最多 {MAX_NAME} 个字）")
+        raise RosterError("too_long", field=field, limit=MAX_NAME)
     return value
 
 
@@ -213,15 +226,15 @@ def read_sheet(filename: str, data: bytes) -> list[tuple[int, dict[str, str]]]:
     elif lower.endswith(".csv"):
         table = _csv_rows(data)
     else:
-        raise RosterError("请上传 .xlsx 或 .csv 文件")
+        raise RosterError("sheet_type")
     table = [(n, r) for n, r in enumerate(table, start=1)
              if any(str(v).strip() for v in r if v is not None)]
     if not table:
-        raise RosterError("文件是空的")
+        raise RosterError("sheet_empty")
     header = [_column(h) for h in table[0][1]]
     if "grid" not in header:
-        raise RosterError("第1行应是表头，且至少要有“网格”一列（可选列：街道、社区、群ID、群名称、"
-                          "姓名、微信ID、角色）")
+        raise RosterError("sheet_header", required=COLUMNS["grid"][0],
+                          optional=[names[0] for key, names in COLUMNS.items() if key != "grid"])
     return [(line, {key: str(v).strip() for key, v in zip(header, values, strict=False)
                      if key and v is not None})
             for line, values in table[1:MAX_ROWS + 1]]
@@ -235,7 +248,7 @@ def _xlsx_rows(data: bytes) -> list[list[object]]:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (BadZipFile, KeyError, ValueError, OSError):
-        raise RosterError("无法读取这个 Excel 文件，请确认是 .xlsx 格式") from None
+        raise RosterError("xlsx_unreadable") from None
     sheet = book.worksheets[0]
     rows = [list(r) for r in sheet.iter_rows(values_only=True)]
     book.close()
@@ -250,7 +263,7 @@ def _csv_rows(data: bytes) -> list[list[object]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise RosterError("无法识别 CSV 文件的编码，请另存为 UTF-8")
+        raise RosterError("csv_encoding")
     return [list(r) for r in csv.reader(io.StringIO(text))]
 
 
@@ -276,38 +289,38 @@ def import_rows(session: Session, scope: Scope, rows: Iterable[tuple[int, dict[s
 def _import_row(session: Session, scope: Scope, row: dict[str, str]) -> str:
     grid_name = row.get("grid", "")
     if not grid_name:
-        raise RosterError("缺少网格名称")
-    done = []
+        raise RosterError("row_no_grid")
     grid = queries.find_grid(session, ref=grid_name)
+    new_grid = grid is None
     if grid is None:
         community = _community_for(session, scope, row)
         grid = add_grid(session, scope, community.id or 0, grid_name)
-        done.append(f"新建网格“{grid.name}”")
     else:
         if not _grid_ok(session, scope, grid.id):
-            raise RosterError(f"网格“{grid_name}”不在您负责的范围内")
+            raise RosterError("grid_not_yours", grid=grid_name)
         named = row.get("community")
         community = session.get(Community, grid.community_id)
         if named and community is not None and community.name != named:
-            raise RosterError(f"网格“{grid_name}”已属于“{community.name}”，与表中的“{named}”不符")
+            raise RosterError("grid_elsewhere", grid=grid_name, community=community.name,
+                              named=named)
     if room_id := row.get("room_id"):
         bind_group(session, scope, room_id=room_id, topic=row.get("topic", ""), grid_id=grid.id)
-        done.append(f"群 {room_id} 绑定到该网格")
+    person = None
     if row.get("name") or row.get("contact_id") or row.get("role"):
         role = ROLE_WORDS.get(row.get("role", ""))
         if role is None:
-            raise RosterError(f"角色“{row.get('role', '')}”无法识别，"
-                              "可填：网格员、网格长、社区工作人员")
+            raise RosterError("unknown_role", role=row.get("role", ""))
         person = register_person(session, scope, contact_id=row.get("contact_id", ""),
                                  name=row.get("name", ""), role=role, grid_id=grid.id)
-        done.append(f"登记{ROLE_NAMES[Role(person.role)]}{person.name}")
-    return "；".join(done) or f"网格“{grid.name}”已存在，无需改动"
+    return roster_text("row_imported", grid=grid.name, new_grid=new_grid, room=room_id,
+                       role=ROLE_NAMES[Role(person.role)] if person else "",
+                       person=person.name if person else "")
 
 
 def _community_for(session: Session, scope: Scope, row: dict[str, str]) -> Community:
     name = row.get("community", "")
     if not name:
-        raise RosterError("新网格需要填写所属社区")
+        raise RosterError("new_grid_needs_community")
     streets = queries.list_streets(session)
     street_name = row.get("street", "")
     if street_name:
@@ -317,7 +330,7 @@ def _community_for(session: Session, scope: Scope, row: dict[str, str]) -> Commu
     elif len(streets) == 1:
         street = streets[0]
     else:
-        raise RosterError("新社区需要填写所属街道")
+        raise RosterError("new_community_needs_street")
     community = session.exec(select(Community).where(Community.street_id == street.id)
                              .where(Community.name == name)).first()
     if community is None:

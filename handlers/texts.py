@@ -14,7 +14,9 @@ import jinja2
 
 import templates
 
-CHAT_TEMPLATES = Path(templates.__file__).resolve().parent / "chat"
+TEMPLATES = Path(templates.__file__).resolve().parent
+CHAT_TEMPLATES = TEMPLATES / "chat"
+WEB_TEMPLATES = TEMPLATES / "web"  # sentences read only in the browser (and the CLI beside it)
 
 
 class Texts:
@@ -33,17 +35,35 @@ class Texts:
 
 class Phrases:
     """Short sentences kept together as jinja2 macros in one template file (why a notice is
-    refused, say), for code that raises them far from any rendering context."""
+    refused, say), for code that raises them far from any rendering context. Plain text: a web
+    page escapes them where it shows them."""
 
     def __init__(self, name: str, directory: Path = CHAT_TEMPLATES) -> None:
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), autoescape=False,
                                  undefined=jinja2.StrictUndefined)
+        self.name = name
         self._module = env.get_template(f"{name}.j2").module
 
     def __call__(self, key: str, /, **variables: Any) -> str:
-        return str(getattr(self._module, key)(**variables)).strip()
+        macro = getattr(self._module, key, None)
+        if not isinstance(macro, jinja2.runtime.Macro):
+            raise KeyError(f"{self.name}.j2 has no macro {key!r}")
+        return str(macro(**variables)).strip()
+
+    def macros(self) -> dict[str, tuple[str, ...]]:
+        """Each macro's name and argument names, so a test can hold the code's keys and
+        variables against the template."""
+        return {name: tuple(value.arguments) for name, value in vars(self._module).items()
+                if isinstance(value, jinja2.runtime.Macro)}
 
 
 @functools.cache
-def phrases(name: str) -> Phrases:
-    return Phrases(name)
+def phrases(name: str, directory: Path = CHAT_TEMPLATES) -> Phrases:
+    return Phrases(name, directory)
+
+
+def event_note(key: str, /, **variables: Any) -> str:
+    """What the event log says about a step (shown on the case page, in the API and by 查询),
+    from templates/chat/event_notes.j2. Stored as written, so a later change of wording does
+    not rewrite history."""
+    return phrases("event_notes")(key, **variables)

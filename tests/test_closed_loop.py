@@ -132,6 +132,7 @@ async def test_leader_assigns_and_the_assignee_is_told(bot: Harness, token: str)
     assert any(f"#{no}" in t and "张强指派" in t for t in await private(bot, "李娜"))
     case = await bot.api(f"/api/cases/{no}", token)
     assert case["status"] == "accepted" and case["assignee"] == "李娜"
+    assert case["events"][-1]["note"] == "指派给李娜"
 
 
 async def test_reject_tells_the_resident_why(bot: Harness, token: str) -> None:
@@ -149,7 +150,10 @@ async def test_merge_moves_the_reporter_onto_the_kept_case(bot: Harness, token: 
     assert relay.startswith("@刘大爷") and f"合并到 #{first}" in relay
     [update] = await say(bot, "李娜", f"进度 #{first} 电工下午来修")
     assert "@王芳" in update and "@刘大爷" in update
-    assert (await bot.api(f"/api/cases/{second}", token))["merged_into"] == first
+    merged = await bot.api(f"/api/cases/{second}", token)
+    assert merged["merged_into"] == first and merged["events"][-1]["note"] == f"并入 #{first}"
+    kept = await bot.api(f"/api/cases/{first}", token)
+    assert f"合并了 #{second}" in [e["note"] for e in kept["events"]]
 
 
 async def test_group_posts_mask_private_details(bot: Harness) -> None:
@@ -205,6 +209,7 @@ async def test_follow_up_reminder_then_closed_unrated(bot: Harness, token: str) 
     assert await bot.tick() == 1
     case = await bot.api(f"/api/cases/{no}", token)
     assert case["status"] == "closed" and case["satisfaction"] == "unrated"
+    assert [e["note"] for e in case["events"]][-2:] == ["提醒居民评价", "回访超时，按未评价结案"]
     assert "未评价" in (await bot.bot_replies(room=ROOM))[-1]["text"]
 
 
@@ -230,6 +235,8 @@ async def test_deadline_reminder_then_escalation_to_leader_and_community(bot: Ha
     case = await bot.api(f"/api/cases/{no}", token)
     assert case["escalation_level"] == 2
     assert [e["action"] for e in case["events"]] == ["report", "remind", "escalate", "escalate"]
+    assert [e["note"] for e in case["events"]][1:] == [
+        "提醒李娜受理期限", "超过受理期限，已报网格长", "超过受理期限，已报社区"]
     # accepting resets the slate: the resolution deadline is the next one watched
     await say(bot, "李娜", f"接单 #{no}")
     assert (await bot.api(f"/api/cases/{no}", token))["escalation_level"] == 0

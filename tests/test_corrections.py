@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from bot.cli import main
 from storage.db import session_scope
-from storage.models import Correction
+from storage.models import CaseEvent, Correction
 from tests.auxil.chat import ROOM, report, say
 from tests.conftest import Harness
 
@@ -32,6 +32,8 @@ async def test_recategorise_is_kept_as_a_correction(bot: Harness) -> None:
         [row] = session.exec(select(Correction)).all()
         assert (row.field, row.old_value, row.new_value) == ("category", "facility", "repair")
         assert row.text == "3号楼门口路灯不亮了"
+        assert session.exec(select(CaseEvent.note).where(CaseEvent.action == "recategorize")
+                            ).one() == "市政设施→房屋维修"
 
 
 async def test_not_a_case_closes_quietly(bot: Harness) -> None:
@@ -45,6 +47,8 @@ async def test_not_a_case_closes_quietly(bot: Harness) -> None:
     with session_scope(bot.runtime.engine) as session:
         [row] = session.exec(select(Correction)).all()
         assert (row.field, row.new_value) == ("is_request", "false")
+        assert session.exec(select(CaseEvent.note).where(CaseEvent.action == "dismiss")
+                            ).one() == "不是工单"
 
 
 async def test_eval_reports_on_corrections(bot: Harness, store_url: str, tmp_path: Path,

@@ -79,6 +79,7 @@ async def test_urgent_case_alerts_worker_and_leader_privately(gridbot: Harness,
     case = await gridbot.api(f"/api/cases/{no}", admin_token)
     assert case["urgent"] is True and case["category"] == "safety"
     assert [e["action"] for e in case["events"]] == ["report", "notify"]
+    assert case["events"][1]["note"] in ("已私信通知 陈静、刘洋", "已私信通知 刘洋、陈静")
     # the non-urgent worker of another grid heard nothing
     assert await gridbot.bot_replies(contact="李娜") == []
 

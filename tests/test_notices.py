@@ -241,6 +241,7 @@ async def test_resend_to_groups_with_few_receipts(bot: Harness) -> None:
     assert len(await notice_copies(bot, "xingfuli-2@chatroom")) == 2
     assert len(await notice_copies(bot, "hepingyuan@chatroom")) == 2
     assert [r["kind"] for r in answer["runs"]] == ["scheduled", "resend"]
+    assert answer["runs"][-1]["note"] == "补发2个群"
     status, answer = await call(bot, "POST", f"/api/notices/{created['id']}/resend", token, {})
     assert status == 400 and "below" in answer["error"]
 
@@ -335,6 +336,7 @@ async def test_a_notice_due_while_down_is_sent_within_grace_else_reported_missed
     assert await notice_copies(bot, ROOM, "医保缴费提醒") == []  # 80 min late: missed
     detail = await get_detail(bot, token, missed["id"])
     assert detail["status"] == "missed" and detail["runs"][0]["status"] == "missed"
+    assert detail["runs"][0]["note"] == "系统停机，超过宽限时间60分钟"
     detail = await get_detail(bot, token, late["id"])
     assert detail["status"] == "sent"
 
@@ -348,6 +350,7 @@ async def test_a_daily_reminder_after_days_down_is_sent_once(bot: Harness) -> No
     assert len(await notice_copies(bot, ROOM, "防汛提醒")) == 1
     detail = await get_detail(bot, token, created["id"])
     assert [r["status"] for r in detail["runs"]] == ["missed", "missed", "sent"]
+    assert [r["note"] for r in detail["runs"]][:2] == ["被后一次发送取代"] * 2
     assert detail["next_run_at"] == "2026-11-27T09:00:00+08:00"
 
 

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from handlers.cases import workflow
 from handlers.cases.relay import audience, post_to_group, tell
 from handlers.context import Context
+from handlers.texts import event_note
 from storage import queries
 from storage.models import (
     Case,
@@ -101,7 +102,7 @@ def accept(session: Session, ctx: Context, case: Case, actor: Person) -> None:
 
 
 def assign(session: Session, ctx: Context, case: Case, actor: Person, assignee: Person) -> None:
-    _move(session, ctx, case, "assign", actor, note=f"指派给{assignee.name}")
+    _move(session, ctx, case, "assign", actor, note=event_note("assigned", worker=assignee.name))
     _take(ctx, case, assignee)
     post_to_group(session, ctx, case, "relay_assigned", worker=assignee.name,
                   due=ctx.when(case.resolve_due_at))
@@ -154,14 +155,14 @@ def merge(session: Session, ctx: Context, case: Case, into: Case, actor: Person)
         raise Refusal("refuse_merge_target", no=into.no,
                       status=workflow.STATUS_NAMES[into.status])
     people = audience(session, case)
-    _move(session, ctx, case, "merge", actor, note=f"并入 #{into.no}")
+    _move(session, ctx, case, "merge", actor, note=event_note("merged_into", no=into.no))
     case.merged_into = into.no
     case.closed_at = ctx.now()
     for person in people:
         add_supporter(session, into, person)
     queries.record_event(session, case=into, actor_id=actor.id, action="absorb",
                          from_status=into.status, to_status=into.status,
-                         note=f"合并了 #{case.no}", at=ctx.now())
+                         note=event_note("merged_from", no=case.no), at=ctx.now())
     post_to_group(session, ctx, case, "relay_merged", worker=actor.name, into=into.no)
 
 
@@ -181,7 +182,7 @@ def rate(session: Session, ctx: Context, case: Case, person: Person, level: Sati
          comment: str = "") -> None:
     if person.id != case.reporter_id:
         raise Refusal("refuse_rate_not_reporter", no=case.no)
-    note = f"{RATING_WORDS[level]}：{comment}" if comment else RATING_WORDS[level]
+    note = event_note("rated", rating=RATING_WORDS[level], comment=comment)
     if level == Satisfaction.UNSATISFIED:
         _move(session, ctx, case, "reopen", person, note=note)
         case.satisfaction = None
@@ -201,7 +202,7 @@ def rate(session: Session, ctx: Context, case: Case, person: Person, level: Sati
 
 
 def expire_followup(session: Session, ctx: Context, case: Case) -> None:
-    _move(session, ctx, case, "expire", None, note="回访超时，按未评价结案")
+    _move(session, ctx, case, "expire", None, note=event_note("followup_expired"))
     case.satisfaction = Satisfaction.UNRATED
     case.closed_at = ctx.now()
     post_to_group(session, ctx, case, "relay_expired")
@@ -210,7 +211,7 @@ def expire_followup(session: Session, ctx: Context, case: Case) -> None:
 def urge(session: Session, ctx: Context, case: Case, person: Person) -> None:
     if not workflow.is_open(case.status):
         raise Refusal("refuse_state", no=case.no, status=workflow.STATUS_NAMES[case.status],
-                      action="催办")
+                      action=ACTION_NAMES["urge"])
     now = ctx.now()
     if case.urged_at and now - case.urged_at < ctx.deadlines.urge_interval:
         minutes = int(ctx.deadlines.urge_interval.total_seconds() // 60)
@@ -232,7 +233,8 @@ def recategorize(session: Session, ctx: Context, case: Case, actor: Person, cate
         raise Refusal("refuse_same_category", no=case.no, category_name=ctx.category_name(category))
     old = case.category
     _move(session, ctx, case, "recategorize", actor,
-          note=f"{ctx.category_name(old)}→{ctx.category_name(category)}")
+          note=event_note("recategorized", old=ctx.category_name(old),
+                                     new=ctx.category_name(category)))
     case.category = category
     _correct(session, case, actor, "category", old, category)
     return old
@@ -241,7 +243,7 @@ def recategorize(session: Session, ctx: Context, case: Case, actor: Person, cate
 def dismiss(session: Session, ctx: Context, case: Case, actor: Person) -> None:
     """不是工单: the message was never a request. Closed without telling the group, since the
     resident did not ask for anything; kept as a correction."""
-    _move(session, ctx, case, "dismiss", actor, note="不是工单")
+    _move(session, ctx, case, "dismiss", actor, note=event_note("dismissed"))
     case.closed_at = ctx.now()
     _correct(session, case, actor, "is_request", "true", "false")
 

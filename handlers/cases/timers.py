@@ -17,6 +17,7 @@ from handlers.cases import workflow
 from handlers.cases.actions import expire_followup, leader_of, worker_of
 from handlers.cases.relay import post_to_group, post_to_room, tell
 from handlers.context import Context
+from handlers.texts import event_note
 from storage import queries
 from storage.models import Case, CaseStatus, ChatGroup, Community, Grid, GroupKind
 
@@ -50,27 +51,28 @@ def _deadline_steps(session: Session, ctx: Context, case: Case, now: datetime) -
     due = current_due(case)
     if due is None:
         return 0
-    what = "受理" if workflow.awaiting_acceptance(case.status) else "办结"
+    accepting = workflow.awaiting_acceptance(case.status)  # else the resolution deadline
     d = ctx.deadlines.for_case(urgent=case.urgent, category=case.category)
     steps = 0
     if case.reminded_at is None and now < due and \
             (due - now).total_seconds() <= d.remind_before_minutes * 60:
         worker = worker_of(session, case)
         if worker is not None:
-            tell(session, ctx, worker, "remind_private", case=case, what=what,
+            tell(session, ctx, worker, "remind_private", case=case, accepting=accepting,
                  due=ctx.when(due), urgent=case.urgent)
         case.reminded_at = now
-        _event(session, ctx, case, "remind", f"提醒{worker.name if worker else '网格员'}{what}期限")
+        _event(session, ctx, case, "remind", event_note(
+            "reminded", worker=worker.name if worker else None, accepting=accepting))
         steps += 1
     if now >= due and case.escalation_level == 0:
         leader = leader_of(session, case)
         worker = worker_of(session, case)
         if leader is not None:
-            tell(session, ctx, leader, "escalate_leader", case=case, what=what, due=ctx.when(due),
-                 worker=worker.name if worker else "网格员", urgent=case.urgent,
+            tell(session, ctx, leader, "escalate_leader", case=case, accepting=accepting,
+                 due=ctx.when(due), worker=worker.name if worker else None, urgent=case.urgent,
                  status=workflow.STATUS_NAMES[case.status])
         case.escalation_level = 1
-        _event(session, ctx, case, "escalate", f"超过{what}期限，已报网格长")
+        _event(session, ctx, case, "escalate", event_note("escalated_leader", accepting=accepting))
         steps += 1
     if now >= due + ctx.deadlines.escalate_staff_after and case.escalation_level == 1:
         grid = session.get(Grid, case.grid_id)
@@ -78,13 +80,13 @@ def _deadline_steps(session: Session, ctx: Context, case: Case, now: datetime) -
         worker = worker_of(session, case)
         if staff_group is not None:
             post_to_room(session, ctx, staff_group.room_id, "escalate_staff", case=case,
-                         what=what, due=ctx.when(due), grid=grid.name if grid else "",
-                         worker=worker.name if worker else "网格员",
+                         accepting=accepting, due=ctx.when(due), grid=grid.name if grid else "",
+                         worker=worker.name if worker else None,
                          status=workflow.STATUS_NAMES[case.status])
         else:
             log.warning("case #%s is overdue but its community has no staff group", case.no)
         case.escalation_level = 2
-        _event(session, ctx, case, "escalate", f"超过{what}期限，已报社区")
+        _event(session, ctx, case, "escalate", event_note("escalated_staff", accepting=accepting))
         steps += 1
     return steps
 
@@ -99,7 +101,7 @@ def _followup_steps(session: Session, ctx: Context, case: Case, now: datetime) -
     if waited >= ctx.deadlines.followup_remind_after and case.followup_reminded_at is None:
         case.followup_reminded_at = now
         post_to_group(session, ctx, case, "relay_followup_reminder")
-        _event(session, ctx, case, "followup", "提醒居民评价")
+        _event(session, ctx, case, "followup", event_note("followup_reminded"))
         return 1
     return 0
 

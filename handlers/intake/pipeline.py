@@ -23,6 +23,7 @@ from handlers.context import Context
 from handlers.intake.classifier import Decision
 from handlers.intake.duplicates import find_duplicate, latest_case_in_group
 from handlers.notices.receipts import record_receipt
+from handlers.texts import event_note
 from storage import queries
 from storage.models import Case, CaseStatus, ChatGroup, Grid, InboundMessage, Person, Role
 
@@ -124,7 +125,7 @@ def _flooding(session: Session, ctx: Context, msg: InboundMessage) -> Outcome | 
     if queries.told_to_slow_down(session, sender_id=msg.sender_id,
                                  since=msg.received_at - FLOOD_NOTICE_EVERY):
         return Outcome.THROTTLED
-    text = ctx.texts.render("slow_down", name=msg.sender_name or "您")
+    text = ctx.texts.render("slow_down")
     if msg.room_id is None:
         queries.enqueue(session, contact_id=msg.sender_id, text=text)
     else:
@@ -193,7 +194,7 @@ def _attach_photo(session: Session, ctx: Context, msg: InboundMessage) -> None:
         return
     queries.record_event(session, case=case, actor_id=person.id, action="photo",
                          from_status=case.status, to_status=case.status,
-                         note=f"居民发来一张照片（消息 {msg.message_id}，原图未能获取）",
+                         note=event_note("photo_missing", message=msg.message_id),
                          at=ctx.now())
 
 
@@ -278,7 +279,7 @@ def _alert_staff(session: Session, ctx: Context, case: Case, *, grid: Grid,
     if notified:
         queries.record_event(session, case=case, actor_id=None, action="notify",
                              from_status=None, to_status=None,
-                             note="已私信通知 " + "、".join(notified), at=ctx.now())
+                             note=event_note("urgent_notified", people=notified), at=ctx.now())
     else:
         log.warning("urgent case #%s in grid %s has no worker or leader to alert", case.no,
                     grid.name)

@@ -24,6 +24,7 @@ from handlers.notices import compose
 from handlers.notices.errors import NoticeError, NoticeForbidden
 from handlers.notices.schedule import RepeatRule, parse_rule
 from handlers.notices.targets import Targets, parse_targets, resolve_groups
+from handlers.texts import event_note
 from storage import queries
 from storage.models import (
     ChatGroup,
@@ -242,7 +243,7 @@ def _advance(session: Session, ctx: Context, notice: Notice, *, now: datetime,
     rule = parse_rule(notice.repeat, ctx.calendar.tz) if notice.repeat else None
     moments = _due_moments(notice, rule, now)
     for moment in moments[:-1]:
-        _record_run(session, notice, moment, NoticeRunStatus.MISSED, "被后一次发送取代")
+        _record_run(session, notice, moment, NoticeRunStatus.MISSED, event_note("superseded"))
         report.missed += 1
     last = moments[-1]
     following = rule.next_after(last) if rule else None
@@ -252,7 +253,7 @@ def _advance(session: Session, ctx: Context, notice: Notice, *, now: datetime,
     if now - last <= grace:
         report.deliveries += _send_occurrence(session, ctx, notice, last, report)
     elif _record_run(session, notice, last, NoticeRunStatus.MISSED,
-                     f"系统停机，超过宽限时间{int(grace.total_seconds() // 60)}分钟"):
+                     event_note("missed_downtime", minutes=int(grace.total_seconds() // 60))):
         report.missed += 1
         _tell_missed(session, ctx, notice, last)
         log.warning("notice %s due at %s was missed: gridbot was down past the grace "
@@ -271,7 +272,7 @@ def resend(session: Session, ctx: Context, notice: Notice, *,
                            .where(NoticeRun.kind == "resend")).one()
     run = NoticeRun(notice_id=notice.id or 0, key=f"resend:{earlier + 1}",
                     scheduled_for=ctx.now(), kind="resend", status=NoticeRunStatus.SENT,
-                    note=f"补发{len(groups)}个群", created_at=ctx.now())
+                    note=event_note("resent", groups=len(groups)), created_at=ctx.now())
     try:
         with session.begin_nested():
             session.add(run)
