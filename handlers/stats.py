@@ -54,6 +54,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from handlers.cases import workflow
@@ -220,11 +221,13 @@ def grid_figures(session: Session, *, start: datetime, end: datetime, now: datet
 def _figures_in_sql(session: Session, *, start: datetime, end: datetime, now: datetime,
                     grid_ids: list[int] | None) -> dict[int, Figures]:
     """``case_figures`` summed per grid by the database."""
+    mark = aliased(CaseEvent)
+    dismissed = (sa.exists().where(mark.case_id == Case.id).where(mark.action == "dismiss")
+                 .correlate(Case))
+
     def counted(q: Any) -> Any:
         q = (q.where(col(Case.created_at) >= start).where(col(Case.created_at) < end)
-             .where(Case.status != CaseStatus.MERGED)
-             .where(~sa.exists().where(CaseEvent.case_id == Case.id)
-                    .where(CaseEvent.action == "dismiss")))
+             .where(Case.status != CaseStatus.MERGED).where(~dismissed))
         return q if grid_ids is None else q.where(col(Case.grid_id).in_(grid_ids))
 
     def n(condition: Any) -> Any:
@@ -235,7 +238,9 @@ def _figures_in_sql(session: Session, *, start: datetime, end: datetime, now: da
     is_open = status.in_(list(workflow.OPEN_STATES))
     resolved_at, resolve_due = col(Case.resolved_at), col(Case.resolve_due_at)
     judged = resolved & resolved_at.is_not(None) & resolve_due.is_not(None)
-    first = (select(CaseEvent.case_id, sa.func.min(CaseEvent.at).label("at"))
+    # the first response of the counted cases only (not of every case ever reported)
+    first = (counted(select(CaseEvent.case_id, sa.func.min(CaseEvent.at).label("at"))
+                     .join(Case, col(Case.id) == col(CaseEvent.case_id)))
              .where(col(CaseEvent.action).in_(RESPONSE_ACTIONS))
              .group_by(col(CaseEvent.case_id)).subquery())
     dialect = session.get_bind().dialect.name

@@ -188,7 +188,8 @@ async def ledger_page(request: web.Request) -> web.Response:
             lq, error = LedgerQuery(CaseFilter(grid_ids=viewer.scope.grid_ids)), str(exc)
         else:
             error = None
-        total = ledger.count(session, lq.filter, now=moment)
+        counts = ledger.status_counts(session, lq.filter, now=moment)
+        total = ledger.total_of(counts, lq.filter)
         pages = max(1, math.ceil(total / PAGE_SIZE))
         cases = ledger.search(session, lq.filter, now=moment, sort=lq.sort,
                               descending=lq.descending, limit=PAGE_SIZE,
@@ -196,7 +197,7 @@ async def ledger_page(request: web.Request) -> web.Response:
         return {
             "error": error, "lq": lq, "total": total, "page": min(page_no, pages), "pages": pages,
             "rows": [case_row(session, ctx, c, moment) for c in cases],
-            "counts": ledger.status_counts(session, lq.filter, now=moment),
+            "counts": counts,
             "overdue_count": ledger.count(session, _without_status(lq.filter, overdue=True),
                                           now=moment),
             **filter_choices(session, ctx, viewer),
@@ -252,8 +253,8 @@ async def case_counts(request: web.Request) -> web.Response:
 
     def load(session: Session) -> dict[str, Any]:
         lq = parse_query(session, ctx, viewer, request.query, tz)
-        return {"total": ledger.count(session, lq.filter, now=moment),
-                "by_status": ledger.status_counts(session, lq.filter, now=moment),
+        counts = ledger.status_counts(session, lq.filter, now=moment)
+        return {"total": ledger.total_of(counts, lq.filter), "by_status": counts,
                 "overdue": ledger.count(session, _without_status(lq.filter, overdue=True),
                                         now=moment)}
 
