@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import MultiMapping
 from sqlmodel import Session
 
-from bot.web.api import case_json
+from bot.web.api import case_json, preload
 from bot.web.dashboard.common import context, now, page
 from bot.web.keys import SETTINGS, VIEWER
 from bot.web.middleware import json_response
@@ -194,6 +194,7 @@ async def ledger_page(request: web.Request) -> web.Response:
         cases = ledger.search(session, lq.filter, now=moment, sort=lq.sort,
                               descending=lq.descending, limit=PAGE_SIZE,
                               offset=(min(page_no, pages) - 1) * PAGE_SIZE)
+        preload(session, cases)
         return {
             "error": error, "lq": lq, "total": total, "page": min(page_no, pages), "pages": pages,
             "rows": [case_row(session, ctx, c, moment) for c in cases],
@@ -240,6 +241,7 @@ async def list_cases(request: web.Request) -> web.Response:
         limit, offset = _paging(request.query, 100)
         cases = ledger.search(session, lq.filter, now=moment, sort=lq.sort,
                               descending=lq.descending, limit=limit, offset=offset)
+        preload(session, cases)
         return [case_json(session, c, tz, now=moment) for c in cases]
 
     return json_response(await in_session(request.app, load))
