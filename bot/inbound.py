@@ -3,6 +3,14 @@
 The transport's callback only writes the message to the inbound log and queues its row id; one
 worker processes rows in order. At start-up, and every few seconds, rows left pending by a crash
 or failed earlier are queued again, so nothing stored is ever forgotten.
+
+**Group commit.** Under load the worker takes every row waiting in the queue (up to
+``BATCH_MAX``) and processes them in one transaction, one commit for all: a commit costs more than
+classifying a chit-chat message, so a city's traffic would otherwise spend most of its time
+committing. Each message still runs inside a savepoint of its own, so one that fails is rolled
+back alone and recorded for a retry while the others commit. A batch that cannot commit at all
+is processed again one message per transaction. A crash before the commit leaves every row of
+the batch pending, processed again after the restart, exactly as for a single message.
 """
 
 from __future__ import annotations
@@ -10,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from bot.config import ProcessingSettings
 from bot.faults import crash_point
@@ -29,6 +39,7 @@ from storage.models import InboundMessage, InboundStatus
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 20_000  # default: a longer text is stored cut ([limits] max_message_chars)
+BATCH_MAX = 100  # rows processed under one commit at most (a batch holds SQLite's write lock)
 
 
 def clean(value: str | None, limit: int) -> str:
@@ -56,6 +67,10 @@ class InboundProcessor:
         self._busy = False  # a row is being processed
         self._stopping = False
         self.processed = 0
+        # told the inbound message ids of each committed unit of work (bench/intake_load.py
+        # measures receipt-to-commit latency with it); called in the worker thread
+        self.on_processed: Callable[[list[str]], None] | None = None
+        self.batch_max = BATCH_MAX
 
     @property
     def context(self) -> Context:
@@ -118,23 +133,26 @@ class InboundProcessor:
 
     async def _work(self) -> None:
         while True:
-            row_id = await self._queue.get()
+            row_ids = [await self._queue.get()]
+            while len(row_ids) < self.batch_max and not self._queue.empty():
+                row_ids.append(self._queue.get_nowait())
             try:
                 if self._stopping:
                     continue
                 self._busy = True
-                result = await asyncio.to_thread(self.process, row_id)
-                if result is not None:
+                results = await asyncio.to_thread(self.process_batch, row_ids)
+                if any(r is not None for r in results):
                     self._on_sendable()
             except Exception:
-                # not even the failure could be recorded (the database is away): the row is
-                # still pending in the log, and the sweeper queues it again
-                log.exception("inbound message %s: could not process or record the failure",
-                              row_id)
+                # not even the failure could be recorded (the database is away): the rows are
+                # still pending in the log, and the sweeper queues them again
+                log.exception("inbound messages %s: could not process or record the failure",
+                              row_ids)
             finally:
                 self._busy = False
-                self._queued.discard(row_id)
-                self._queue.task_done()
+                for row_id in row_ids:
+                    self._queued.discard(row_id)
+                    self._queue.task_done()
 
     async def _sweep(self) -> None:
         while True:
@@ -160,43 +178,119 @@ class InboundProcessor:
                     return None
                 result = handle_inbound(session, self._ctx, row)
                 crash_point("inbound.processing")
-                row.status = InboundStatus.DONE
-                row.outcome = result.outcome
-                row.processed_at = datetime.now(UTC)
-                latency = (row.processed_at - row.received_at).total_seconds()
-                row.error = None
-                if result.case_no is not None:
-                    case = queries.get_case(session, no=result.case_no)
-                    row.case_id = case.id if case else None
-                self.processed += 1
-            self._metrics.processed.labels(outcome=str(result.outcome)).inc()
-            self._metrics.latency.observe(max(latency, 0.0))
-            if result.outcome == "case":
-                self._metrics.cases_opened.inc()
+                self._mark_done(session, row, result)
+                done = _Done(row.message_id, row.received_at, result)
+            self._after_commit([done])
             return result
         except Exception as exc:
             self._metrics.processing_failures.inc()
             self._record_failure(row_id, exc)
             return None
 
+    def process_batch(self, row_ids: Sequence[int]) -> list[Result | None]:
+        """Process several stored messages, in the order given, under one commit (see the
+        module docstring); each message's work is in a savepoint of its own, so a failing one
+        is rolled back and recorded alone. Returns each row's result (None: skipped or failed).
+        """
+        if len(row_ids) == 1:
+            return [self.process(row_ids[0])]
+        try:
+            with session_scope(self._engine) as session:
+                _begin_write(session)
+                rows = {row.id: row for row in session.exec(
+                    select(InboundMessage).where(col(InboundMessage.id).in_(row_ids)))}
+                results: list[Result | None] = []
+                done: list[_Done] = []
+                failures = 0
+                for row_id in row_ids:
+                    row = rows.get(row_id)
+                    if row is None or row.status in (InboundStatus.DONE, InboundStatus.PARKED):
+                        results.append(None)
+                        continue
+                    try:
+                        with session.begin_nested():
+                            result = handle_inbound(session, self._ctx, row)
+                            self._mark_done(session, row, result)
+                            session.flush()
+                    except Exception as exc:  # this message alone is rolled back
+                        failures += 1
+                        self._apply_failure(row, exc)
+                        results.append(None)
+                        continue
+                    results.append(result)
+                    done.append(_Done(row.message_id, row.received_at, result))
+                crash_point("inbound.processing")
+        except Exception:
+            # the batch could not commit (the database went away, a conflict at commit time):
+            # each message again in a transaction of its own, so none holds up the others
+            log.warning("inbound batch of %d could not commit; processing one by one",
+                        len(row_ids), exc_info=True)
+            return [self.process(row_id) for row_id in row_ids]
+        self._metrics.processing_failures.inc(failures)
+        self._after_commit(done)
+        return results
+
+    def _mark_done(self, session: Session, row: InboundMessage, result: Result) -> None:
+        row.status = InboundStatus.DONE
+        row.outcome = result.outcome
+        row.processed_at = datetime.now(UTC)
+        row.error = None
+        if result.case_no is not None:
+            case = queries.get_case(session, no=result.case_no)
+            row.case_id = case.id if case else None
+
+    def _after_commit(self, done: list[_Done]) -> None:
+        """Metrics and listeners, once the work is durable. The latency is from receipt to
+        the commit that made the outcome (a case, its acknowledgement) durable."""
+        now = datetime.now(UTC)
+        self.processed += len(done)
+        for d in done:
+            self._metrics.processed.labels(outcome=str(d.result.outcome)).inc()
+            self._metrics.latency.observe(max((now - d.received_at).total_seconds(), 0.0))
+            if d.result.outcome == "case":
+                self._metrics.cases_opened.inc()
+        if self.on_processed is not None and done:
+            self.on_processed([d.message_id for d in done])
+
     def _record_failure(self, row_id: int, exc: Exception) -> None:
         with session_scope(self._engine) as session:
             row = session.get(InboundMessage, row_id)
             if row is None:
                 return
-            row.attempts += 1
-            verdict = after_failure(attempts=row.attempts,
-                                    max_attempts=self._settings.max_attempts,
-                                    base_seconds=self._settings.retry_seconds, exc=exc,
-                                    now=datetime.now(UTC))
-            row.error = verdict.error
-            row.next_attempt_at = verdict.next_attempt_at
-            if verdict.give_up:
-                row.status = InboundStatus.PARKED
-                log.error("inbound message %s (%s %s) parked after %d attempts: %s", row_id,
-                          row.transport, row.message_id, row.attempts, row.error, exc_info=exc)
-            else:
-                row.status = InboundStatus.FAILED
-                log.warning("inbound message %s (%s %s) failed, retry %d in %ss: %s", row_id,
-                            row.transport, row.message_id, row.attempts, verdict.delay_seconds,
-                            row.error, exc_info=exc)
+            self._apply_failure(row, exc)
+
+    def _apply_failure(self, row: InboundMessage, exc: Exception) -> None:
+        row.attempts += 1
+        verdict = after_failure(attempts=row.attempts, max_attempts=self._settings.max_attempts,
+                                base_seconds=self._settings.retry_seconds, exc=exc,
+                                now=datetime.now(UTC))
+        row.error = verdict.error
+        row.next_attempt_at = verdict.next_attempt_at
+        if verdict.give_up:
+            row.status = InboundStatus.PARKED
+            log.error("inbound message %s (%s %s) parked after %d attempts: %s", row.id,
+                      row.transport, row.message_id, row.attempts, row.error, exc_info=exc)
+        else:
+            row.status = InboundStatus.FAILED
+            log.warning("inbound message %s (%s %s) failed, retry %d in %ss: %s", row.id,
+                        row.transport, row.message_id, row.attempts, verdict.delay_seconds,
+                        row.error, exc_info=exc)
+
+
+@dataclass(frozen=True)
+class _Done:
+    message_id: str
+    received_at: datetime
+    result: Result
+
+
+def _begin_write(session: Session) -> None:
+    """Open the batch's transaction now, as a write transaction. SQLite's Python driver begins
+    a transaction only at the first INSERT/UPDATE, so a SAVEPOINT issued before it would be the
+    outermost one, and releasing it would commit: every message would commit on its own and a
+    crash mid-batch would leave half of it. BEGIN IMMEDIATE also takes the write lock at once
+    (waiting the busy timeout), where a read transaction upgraded later could fail outright
+    when another connection wrote meanwhile. PostgreSQL needs nothing."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -103,6 +103,16 @@ def status_counts(session: Session, f: CaseFilter, *, now: datetime) -> dict[str
     return {s.value: found.get(s.value, 0) for s in CaseStatus}
 
 
+def total_of(counts: dict[str, int], f: CaseFilter) -> int:
+    """``count(f)`` read off ``status_counts(f)``: one scan of the cases for the ledger's top
+    line and its total instead of two (a city's ledger holds a million cases)."""
+    if f.status == OPEN:
+        return sum(counts[s] for s in workflow.OPEN_STATES)
+    if f.status:
+        return counts.get(f.status, 0)
+    return sum(counts.values())
+
+
 def is_overdue(case: Case, now: datetime) -> bool:
     due = timers.current_due(case)
     return workflow.is_open(case.status) and due is not None and due < now

@@ -158,6 +158,12 @@ class Satisfaction(enum.StrEnum):
 
 class Case(SQLModel, table=True):
     __tablename__ = "cases"
+    # the ledger's filters with its newest-first order, and the figures' grid + period
+    # (0007_scale_indexes)
+    __table_args__ = (sa.Index("ix_cases_grid_no", "grid_id", "no"),
+                      sa.Index("ix_cases_status_no", "status", "no"),
+                      sa.Index("ix_cases_category_no", "category", "no"),
+                      sa.Index("ix_cases_grid_created", "grid_id", "created_at"))
     id: int | None = Field(default=None, primary_key=True)
     no: int = Field(unique=True, index=True)  # shown to people as #N
     grid_id: int = Field(foreign_key="grids.id", index=True)
@@ -203,6 +209,8 @@ class CaseEvent(SQLModel, table=True):
     """Every change of a case is a row: who, when, from which state to which, and why."""
 
     __tablename__ = "case_events"
+    # a case's first response and its 不是工单 mark, without reading its whole timeline
+    __table_args__ = (sa.Index("ix_case_events_case_action_at", "case_id", "action", "at"),)
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     actor_id: int | None = Field(default=None, foreign_key="people.id")

@@ -143,3 +143,71 @@ def test_equal_scores_share_a_rank_and_missing_rates_drop_out() -> None:
     ])
     assert [(r.rank, r.grid.grid, r.score) for r in ranking] == [
         (1, "乙", 100.0), (1, "甲", 100.0), (3, "丙", 80.0)]
+
+
+def test_figures_in_sql_equal_the_per_case_definition(db_url: str) -> None:
+    """``grid_figures`` adds the cases up in SQL; over a seeded world of every state, deadline,
+    rating and response it must give what ``case_figures`` gives case by case."""
+    import random
+
+    from sqlmodel import col, select
+
+    from bot.config import DemoSettings
+    from bot.runtime import prepare_database
+    from storage.models import Case, CaseEvent, ChatGroup, Grid, Person
+    from tests.conftest import make_settings
+
+    rng = random.Random(9)
+    now = START + timedelta(days=3)
+    engine = prepare_database(make_settings(db_url, demo=DemoSettings(seed=True)))
+    with session_scope(engine) as session:
+        grids = session.exec(select(Grid)).all()
+        reporter = session.exec(select(Person)).first()
+        assert reporter is not None
+        groups = {g.grid_id: g.id for g in session.exec(select(ChatGroup)).all() if g.grid_id}
+        statuses = ["reported", "accepted", "dispatched", "resolved", "closed", "reopened",
+                    "rejected", "merged"]
+        for no in range(1, 301):
+            grid = rng.choice(grids)
+            created = START + timedelta(minutes=rng.randrange(-3 * 24 * 60, 6 * 24 * 60))
+            status = rng.choice(statuses)
+            resolved_at = created + timedelta(hours=rng.uniform(-1, 80)) \
+                if status in ("resolved", "closed") and rng.random() < 0.9 else None
+            case = Case(
+                no=no, grid_id=grid.id, group_id=groups[grid.id], reporter_id=reporter.id,
+                text="测试", category=rng.choice(["repair", "noise", "sanitation"]),
+                urgent=rng.random() < 0.2, status=status,
+                satisfaction=rng.choice([None, "satisfied", "basic", "unsatisfied", "unrated"]),
+                reopen_count=rng.choice([0, 0, 1, 2]), created_at=created,
+                accept_due_at=rng.choice([None, created + timedelta(hours=rng.uniform(0, 48))]),
+                resolve_due_at=rng.choice([None, created + timedelta(hours=rng.uniform(0, 96))]),
+                resolved_at=resolved_at)
+            session.add(case)
+            session.flush()
+            for _ in range(rng.randrange(3)):
+                session.add(CaseEvent(case_id=case.id, action=rng.choice(
+                    [*stats.RESPONSE_ACTIONS, "report", "support", "dismiss"]),
+                    at=created + timedelta(minutes=rng.uniform(-10, 3000))))
+    start, end = START - timedelta(days=1), START + timedelta(days=4)
+    with session_scope(engine) as session:
+        in_sql = {g.grid_id: g.figures for g in stats.grid_figures(
+            session, start=start, end=end, now=now)}
+        dismissed = set(session.exec(select(CaseEvent.case_id).where(
+            CaseEvent.action == "dismiss")).all())
+        expected: dict[int, Figures] = {g.id: Figures() for g in grids}
+        for case in session.exec(select(Case).where(col(Case.created_at) >= start)
+                                 .where(col(Case.created_at) < end)).all():
+            if case.status == "merged" or case.id in dismissed:
+                continue
+            first = min((e.at for e in session.exec(select(CaseEvent).where(
+                CaseEvent.case_id == case.id)).all() if e.action in stats.RESPONSE_ACTIONS),
+                default=None)
+            expected[case.grid_id] += stats.case_figures(case, first, now=now)
+    engine.dispose()
+    assert sum(f.new for f in expected.values()) > 50  # the period holds a real sample
+    for grid_id, want in expected.items():
+        got = in_sql[grid_id]
+        assert got.response_seconds == pytest.approx(want.response_seconds, abs=1)
+        assert got.resolution_seconds == pytest.approx(want.resolution_seconds, abs=1)
+        exact = {k: v for k, v in want.as_dict().items() if "hours" not in k}
+        assert {k: v for k, v in got.as_dict().items() if "hours" not in k} == exact

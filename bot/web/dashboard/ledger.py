@@ -15,7 +15,7 @@ from aiohttp import web
 from multidict import MultiMapping
 from sqlmodel import Session
 
-from bot.web.api import case_json
+from bot.web.api import case_json, preload
 from bot.web.dashboard.common import context, now, page
 from bot.web.keys import SETTINGS, VIEWER
 from bot.web.middleware import json_response
@@ -192,15 +192,17 @@ async def ledger_page(request: web.Request) -> web.Response:
             lq, error = LedgerQuery(CaseFilter(grid_ids=viewer.scope.grid_ids)), str(exc)
         else:
             error = None
-        total = ledger.count(session, lq.filter, now=moment)
+        counts = ledger.status_counts(session, lq.filter, now=moment)
+        total = ledger.total_of(counts, lq.filter)
         pages = max(1, math.ceil(total / PAGE_SIZE))
         cases = ledger.search(session, lq.filter, now=moment, sort=lq.sort,
                               descending=lq.descending, limit=PAGE_SIZE,
                               offset=(min(page_no, pages) - 1) * PAGE_SIZE)
+        preload(session, cases)
         return {
             "error": error, "lq": lq, "total": total, "page": min(page_no, pages), "pages": pages,
             "rows": [case_row(session, ctx, c, moment) for c in cases],
-            "counts": ledger.status_counts(session, lq.filter, now=moment),
+            "counts": counts,
             "overdue_count": ledger.count(session, _without_status(lq.filter, overdue=True),
                                           now=moment),
             **filter_choices(session, ctx, viewer),
@@ -243,6 +245,7 @@ async def list_cases(request: web.Request) -> web.Response:
         limit, offset = _paging(request.query, 100)
         cases = ledger.search(session, lq.filter, now=moment, sort=lq.sort,
                               descending=lq.descending, limit=limit, offset=offset)
+        preload(session, cases)
         return [case_json(session, c, tz, now=moment) for c in cases]
 
     return json_response(await in_session(request.app, load))
@@ -256,8 +259,8 @@ async def case_counts(request: web.Request) -> web.Response:
 
     def load(session: Session) -> dict[str, Any]:
         lq = parse_query(session, ctx, viewer, request.query, tz)
-        return {"total": ledger.count(session, lq.filter, now=moment),
-                "by_status": ledger.status_counts(session, lq.filter, now=moment),
+        counts = ledger.status_counts(session, lq.filter, now=moment)
+        return {"total": ledger.total_of(counts, lq.filter), "by_status": counts,
                 "overdue": ledger.count(session, _without_status(lq.filter, overdue=True),
                                         now=moment)}
 
