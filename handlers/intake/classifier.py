@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -22,6 +23,7 @@ from handlers.intake.screen import Screen
 _MENTION = re.compile(r"@[^\s@\u2005]{1,20}[\s\u2005]?")
 _STICKER = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,6}\]")  # WeChat's [捂脸] [强] codes
 _WORDLIKE = re.compile(r"[\u4e00-\u9fffA-Za-z0-9]")
+_CLAUSE_END = re.compile(r"[\s,，。.!！?？;；~～]")
 
 
 class Hit(NamedTuple):
@@ -82,6 +84,7 @@ class Classifier:
         for word in rules.all_keywords:
             if len(word) > 1 and _WORDLIKE.search(word):
                 self._tokenizer.add_word(word, freq=2000)
+        self._category_order = {c.key: i for i, c in enumerate(rules.categories)}
         self._lock = threading.Lock()  # jieba's tokenizer is not safe to share across threads
         self._locations = LocationExtractor(rules.places)
         self._keyword_index: dict[str, list[tuple[str, float]]] = {}
@@ -148,13 +151,13 @@ class Classifier:
             for key, weight in self._keyword_index.get(tok, ()):
                 scores[key] = scores.get(key, 0.0) + weight
                 hits.append(Hit("keyword", tok, key, weight))
-        candidates = self._screen.candidates(text)
-        category_ids = [i for i in candidates if i < self._n_category]
-        signal_ids = [i - self._n_category for i in candidates
-                      if self._n_category <= i < self._n_signal]
-        urgent_ids = [i - self._n_signal for i in candidates
-                      if self._n_signal <= i < self._n_urgent]
-        veto_ids = [i - self._n_urgent for i in candidates if i >= self._n_urgent]
+        candidates = self._screen.candidates(text)  # sorted: split by the section bounds
+        n_cat, n_sig, n_urg = self._n_category, self._n_signal, self._n_urgent
+        a, b, c = (bisect_left(candidates, n) for n in (n_cat, n_sig, n_urg))
+        category_ids = candidates[:a]
+        signal_ids = [i - n_cat for i in candidates[a:b]]
+        urgent_ids = [i - n_sig for i in candidates[b:c]]
+        veto_ids = [i - n_urg for i in candidates[c:]]
         for i in category_ids:
             pattern, key, weight = self._category_patterns[i]
             if pattern.search(text):
@@ -185,20 +188,26 @@ class Classifier:
             # An emergency is never silenced. The danger named by the trigger (smoke, a fight)
             # counts as much as one clear keyword for its category, so a fight with blood is a
             # security case, not a call for medical help; clearer keywords still win.
-            bonus = self.rules.request_score
+            bonus = self.rules.urgent_bonus
             scores[urgent_category] = scores.get(urgent_category, 0.0) + bonus
             hits.append(Hit("urgent", "danger", urgent_category, bonus))
             category = max(scores.items(), key=lambda kv: (kv[1], -self._order(kv[0])))[0]
             return Decision(raw_text, True, category, True, self._locations.extract(text),
                             0.95, tuple(hits), scores, "urgent")
 
+        # A clear topic without a problem signal (路灯黑了半个月, 高龄补贴今年还发不发) is still a
+        # request in a grid group, unless it sounds calm: praise, a plan, a tip.
+        topic_only = (best_key is not None and signal <= 0
+                      and self.rules.topic_score <= best < self.rules.strong_score)
         candidate = (
             best_key is not None
             and best >= self.rules.request_score
-            and (signal > 0 or best >= self.rules.strong_score)
+            and (signal > 0 or best >= self.rules.strong_score or topic_only)
         )
         # vetoes only matter for what would otherwise be a request
         veto = self._veto(text, hits, veto_ids) if candidate else None
+        if candidate and veto is None and signal < self.rules.calm_signal:
+            veto = self._calm(text, hits)
         is_request = candidate and veto is None
         if not is_request:
             reason = veto or ("no-category" if best_key is None else "weak")
@@ -212,13 +221,36 @@ class Classifier:
     def _urgent(self, text: str, hits: list[Hit], ids: list[int]) -> str | None:
         for i in ids:
             trig = self.rules.urgent_triggers[i]
-            if m := trig.pattern.search(text):
+            for m in trig.pattern.finditer(text):
+                if unreal := self._unreal(text, m.start(), m.end()):
+                    hits.append(Hit("urgent-negation", f"{unreal} … {m.group(0)}"))
+                    continue
                 for neg in self.rules.urgent_negations:
                     if neg.search(text):
                         hits.append(Hit("urgent-negation", neg.pattern))
                         return None
                 hits.append(Hit("urgent", m.group(0), trig.category))
                 return trig.category
+        return None
+
+    def _unreal(self, text: str, start: int, end: int) -> str | None:
+        """A word shortly before a danger, in the same clause, that says it is not happening
+        now: 万一起火, 真着火了, 别哪天掉下来, 去年着火. A long trigger (电梯…真困住) can span
+        clauses, so its last clause is looked at too. None when the danger is real."""
+        before = text[max(0, start - self.rules.urgent_window):start]
+        inside = _CLAUSE_END.split(text[start:end])
+        clauses = [_CLAUSE_END.split(before)[-1], *inside[-1:][:len(inside) - 1]]
+        for clause in clauses:
+            for p in self.rules.urgent_unreal:
+                if m := p.search(clause):
+                    return m.group(0)
+        return None
+
+    def _calm(self, text: str, hits: list[Hit]) -> str | None:
+        for p in self.rules.calm:
+            if p.search(text):
+                hits.append(Hit("veto", f"calm: {p.pattern}"))
+                return "calm"
         return None
 
     def _veto(self, text: str, hits: list[Hit], ids: list[int]) -> str | None:
@@ -232,7 +264,7 @@ class Classifier:
         return None
 
     def _order(self, key: str) -> int:
-        return next((i for i, c in enumerate(self.rules.categories) if c.key == key), 99)
+        return self._category_order.get(key, 99)
 
     def _silent(self, raw_text: str, reason: str, rule: str) -> Decision:
         return Decision(raw_text, False, None, False, None, 0.99,

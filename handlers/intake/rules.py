@@ -60,6 +60,7 @@ class IntakeRules:
     categories: tuple[Category, ...]
     request_score: float
     strong_score: float
+    topic_score: float  # a category this clear needs no problem signal, unless its tone is calm
     max_request_chars: int
     signals: dict[str, float]
     signal_patterns: tuple[WeightedPattern, ...]
@@ -69,6 +70,13 @@ class IntakeRules:
     urgent_triggers: tuple[UrgentTrigger, ...]
     urgent_negations: tuple[re.Pattern[str], ...]
     places: tuple[str, ...]
+    # words just before a danger word that make it not happen now (万一, 去年), and how far back
+    urgent_unreal: tuple[re.Pattern[str], ...] = ()
+    urgent_window: int = 8
+    # a message with no problem signal is not a request when its tone is calm (挺好, 明天保养)
+    calm: tuple[re.Pattern[str], ...] = ()
+    calm_signal: float = 1.5  # calm tone is only looked for below this much problem signal
+    urgent_bonus: float = 2.0  # what the danger an urgency trigger names adds to its category
     duplicates: DuplicateRules = DuplicateRules()
 
     def category_name(self, key: str) -> str:
@@ -113,7 +121,8 @@ def load_rules(path: Path | None = None, categories: tuple[Category, ...] | None
         )
     not_request = raw.get("not_request", {})
     vetoes = {
-        reason: tuple(_compile(p, f"not_request.{reason}", where) for p in pats)
+        reason: tuple(_compile(alt, f"not_request.{reason}", where)
+                      for p in pats for alt in alternatives(p))
         for reason, pats in not_request.items()
         if not reason.endswith("_except")
     }
@@ -129,8 +138,9 @@ def load_rules(path: Path | None = None, categories: tuple[Category, ...] | None
     for i, t in enumerate(urgent.get("triggers", [])):
         if t.get("category") not in keys:
             raise RulesError(f"{where}: urgent trigger #{i + 1} needs a known category")
-        triggers.append(UrgentTrigger(_compile(t["pattern"], "urgent.triggers", where),
-                                      t["category"]))
+        _compile(t["pattern"], "urgent.triggers", where)  # reported whole if it is wrong
+        triggers += [UrgentTrigger(_compile(alt, "urgent.triggers", where), t["category"])
+                     for alt in alternatives(t["pattern"])]
     th = raw.get("thresholds", {})
     location = raw.get("location", {})
     dup = raw.get("duplicates", {})
@@ -145,6 +155,7 @@ def load_rules(path: Path | None = None, categories: tuple[Category, ...] | None
         categories=categories,
         request_score=float(th.get("request_score", 2.0)),
         strong_score=float(th.get("strong_score", 4.0)),
+        topic_score=float(th.get("topic_score", th.get("strong_score", 4.0))),
         max_request_chars=int(th.get("max_request_chars", 300)),
         signals=_weights(raw.get("signals", {}).get("problem", {}), "signals.problem", where),
         signal_patterns=tuple(
@@ -159,7 +170,43 @@ def load_rules(path: Path | None = None, categories: tuple[Category, ...] | None
         ),
         places=tuple(places if places is not None else location.get("places", ())),
         duplicates=duplicates,
+        urgent_unreal=tuple(
+            _compile(p, "urgent.unreal", where) for p in urgent.get("unreal", [])
+        ),
+        urgent_window=int(urgent.get("window", 8)),
+        urgent_bonus=float(urgent.get("bonus", th.get("request_score", 2.0))),
+        calm_signal=float(raw.get("calm", {}).get("below_signal", 1.5)),
+        calm=tuple(_compile(p, "calm.patterns", where)
+                   for p in raw.get("calm", {}).get("patterns", [])),
     )
+
+
+def alternatives(pattern: str) -> list[str]:
+    """A pattern's top-level alternatives (`a|b(c|d)|e` -> a, b(c|d), e), for rules where any
+    match is enough. Each alternative is then filed by its own first characters (screen.py), so
+    a long family of danger words costs only the searches of the words that can occur."""
+    parts, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]":
+                i += 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    parts.append(pattern[start:])
+    return parts if all(parts) else [pattern]
 
 
 def default_userdict() -> Path:
