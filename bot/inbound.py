@@ -167,14 +167,15 @@ class InboundProcessor:
 
     def _due_for_retry(self) -> list[int]:
         with session_scope(self._engine) as session:
-            return list(queries.inbound_to_retry(session, now=datetime.now(UTC)))
+            return list(queries.inbound_to_retry(session, now=datetime.now(UTC),
+                                                 account=self._account or ""))
 
     def process(self, row_id: int) -> Result | None:
         """Process one stored message in one transaction; on failure, record it for a retry."""
         try:
             with session_scope(self._engine) as session:
                 row = session.get(InboundMessage, row_id)
-                if row is None or row.status in (InboundStatus.DONE, InboundStatus.PARKED):
+                if not self._mine(row):
                     return None
                 result = handle_inbound(session, self._ctx, row)
                 crash_point("inbound.processing")
@@ -204,7 +205,7 @@ class InboundProcessor:
                 failures = 0
                 for row_id in row_ids:
                     row = rows.get(row_id)
-                    if row is None or row.status in (InboundStatus.DONE, InboundStatus.PARKED):
+                    if not self._mine(row):
                         results.append(None)
                         continue
                     try:
@@ -229,6 +230,12 @@ class InboundProcessor:
         self._metrics.processing_failures.inc(failures)
         self._after_commit(done)
         return results
+
+    def _mine(self, row: InboundMessage | None) -> bool:
+        """Still to process, and received by this process's account: another account's row is
+        that process's to handle, however long it waits in its queue."""
+        return (row is not None and row.account == (self._account or "")
+                and row.status not in (InboundStatus.DONE, InboundStatus.PARKED))
 
     def _mark_done(self, session: Session, row: InboundMessage, result: Result) -> None:
         row.status = InboundStatus.DONE

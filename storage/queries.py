@@ -303,11 +303,15 @@ def told_to_slow_down(session: Session, *, sender_id: str, since: datetime) -> b
     ).first() is not None
 
 
-def inbound_to_retry(session: Session, *, now: datetime, limit: int = 100) -> Sequence[int]:
-    """Messages that are stored but not processed: left over from a crash, or failed earlier."""
+def inbound_to_retry(session: Session, *, now: datetime, account: str = "",
+                     limit: int = 100) -> Sequence[int]:
+    """Messages that are stored but not processed: left over from a crash, or failed earlier.
+    Only those ``account`` received ("" for a single instance): another process's pending rows
+    are its own queue, waiting their turn, and would be judged "other account" here."""
     return session.exec(
         select(InboundMessage.id)
         .where(col(InboundMessage.status).in_([InboundStatus.PENDING, InboundStatus.FAILED]))
+        .where(InboundMessage.account == account)
         .where((col(InboundMessage.next_attempt_at).is_(None))
                | (col(InboundMessage.next_attempt_at) <= now))
         .order_by(col(InboundMessage.id))

@@ -117,3 +117,26 @@ async def test_two_runtimes_one_leader(db_url: str, start_gridbot) -> None:
     await a.runtime.stop()  # graceful: the lease is released
     assert b.runtime.leadership is not None and await b.runtime.leadership.renew()
     assert b.runtime.is_leader()
+
+
+async def test_a_process_leaves_another_accounts_pending_messages_alone(
+        db_url: str, start_gridbot) -> None:
+    """Under load a process's stored messages wait in its queue for a while; the other
+    process's retry sweep must not take them (it would judge them "other account" and mark
+    them done, and the request would never be answered)."""
+    a, b = await start_pair(start_gridbot, db_url)
+    pa, pb = a.runtime.processor, b.runtime.processor
+    assert pa is not None and pb is not None
+    # bot-b has stored a complaint and not processed it yet (its worker is busy, or it crashed)
+    row_id = await asyncio.to_thread(pb._store, ChatMessage(
+        id="b-1", room_id=ROOM_B, sender_id="孙浩", sender_name="孙浩",
+        text="9号楼下水道堵了，污水漫出来"))
+    assert row_id is not None
+    assert row_id not in await asyncio.to_thread(pa._due_for_retry)
+    assert await asyncio.to_thread(pa.process_batch, [row_id]) == [None]
+    assert await asyncio.to_thread(pa.process_batch, [row_id, row_id]) == [None, None]
+    assert row_id in await asyncio.to_thread(pb._due_for_retry)
+    [result] = await asyncio.to_thread(pb.process_batch, [row_id])
+    assert result is not None and result.outcome == "case"
+    with db.session_scope(b.runtime.engine) as session:  # type: ignore[arg-type]
+        assert session.get(InboundMessage, row_id).outcome == "case"  # type: ignore[union-attr]
