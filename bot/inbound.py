@@ -31,7 +31,7 @@ from bot.metrics import Metrics
 from bot.retry import after_failure
 from bot.transport.base import ChatMessage
 from handlers.context import Context
-from handlers.intake.pipeline import Result, handle_inbound
+from handlers.intake.pipeline import FLOOD_WINDOW, Result, handle_inbound
 from storage import queries
 from storage.db import session_scope
 from storage.models import InboundMessage, InboundStatus
@@ -62,6 +62,8 @@ class InboundProcessor:
         self._settings = settings
         self._on_sendable = on_sendable
         self._queue: asyncio.Queue[int] = asyncio.Queue()
+        self._to_store: list[tuple[ChatMessage, asyncio.Future[int | None]]] = []
+        self._storer: asyncio.Task[None] | None = None
         self._queued: set[int] = set()  # so the sweeper does not queue a row twice
         self._tasks: list[asyncio.Task[None]] = []
         self._busy = False  # a row is being processed
@@ -81,20 +83,44 @@ class InboundProcessor:
         self._ctx = ctx
 
     async def receive(self, msg: ChatMessage) -> None:
-        """The transport's callback: store, then queue. Returns once the message is durable."""
-        row_id = await asyncio.to_thread(self._store, msg)
+        """The transport's callback: store, then queue. Returns once the message is durable.
+        Messages arriving together are stored together, in one transaction (see
+        ``_store_waiting``)."""
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._to_store.append((msg, future))
+        if self._storer is None or self._storer.done():
+            self._storer = asyncio.create_task(self._store_waiting(), name="inbound-storer")
+        row_id = await future
         self._metrics.messages_in.labels(kind=msg.kind).inc()
         crash_point("inbound.stored")
         if row_id is not None:
             self._enqueue(row_id)
+
+    async def _store_waiting(self) -> None:
+        """Store every message waiting, up to ``batch_max`` per transaction, until none waits.
+        A commit costs more than an INSERT, so under load one commit serves many messages; a
+        lone message is stored at once, without waiting for company."""
+        while self._to_store:
+            batch = self._to_store[:self.batch_max]
+            del self._to_store[:self.batch_max]
+            try:
+                ids = await asyncio.to_thread(self._store_many, [m for m, _ in batch])
+            except Exception as exc:  # nothing of the batch is stored: each caller hears it
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), row_id in zip(batch, ids, strict=True):
+                if not future.done():
+                    future.set_result(row_id)
 
     def _enqueue(self, row_id: int) -> None:
         if row_id not in self._queued:
             self._queued.add(row_id)
             self._queue.put_nowait(row_id)
 
-    def _store(self, msg: ChatMessage) -> int | None:
-        row = InboundMessage(
+    def _row(self, msg: ChatMessage) -> InboundMessage:
+        return InboundMessage(
             transport=self._transport, account=self._account or "",
             message_id=clean(msg.id, 200), room_id=clean(msg.room_id, 200) or None,
             sender_id=clean(msg.sender_id, 200), sender_name=clean(msg.sender_name, 100),
@@ -102,13 +128,25 @@ class InboundProcessor:
             mentions=[clean(m, 200) for m in msg.mentions],
             mentions_bot=msg.mentions_bot, sent_at=msg.at,
         )
+
+    def _store(self, msg: ChatMessage) -> int | None:
+        """Store one message; its row id, or None for a duplicate delivery."""
+        return self._store_many([msg])[0]
+
+    def _store_many(self, msgs: Sequence[ChatMessage]) -> list[int | None]:
+        """Store messages in one transaction; each one's row id, or None for a duplicate
+        delivery (the transport's id seen before, or earlier in the same batch)."""
+        rows = [self._row(m) for m in msgs]
         with session_scope(self._engine) as session:
-            stored = queries.record_inbound(session, row)
-            if stored is None:
-                log.info("duplicate delivery of %s message %s ignored", self._transport, msg.id)
-                return None
-            session.flush()
-            return stored.id
+            stored = queries.record_inbound_many(session, rows)
+        ids: list[int | None] = []
+        for row in rows:
+            row_id = stored.pop(row.message_id, None)
+            if row_id is None:
+                log.info("duplicate delivery of %s message %s ignored", self._transport,
+                         row.message_id)
+            ids.append(row_id)
+        return ids
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work(), name="inbound-worker"),
@@ -190,37 +228,19 @@ class InboundProcessor:
 
     def process_batch(self, row_ids: Sequence[int]) -> list[Result | None]:
         """Process several stored messages, in the order given, under one commit (see the
-        module docstring); each message's work is in a savepoint of its own, so a failing one
-        is rolled back and recorded alone. Returns each row's result (None: skipped or failed).
+        module docstring). The batch's groups, senders and flood counts are loaded in one query
+        each first. It runs without savepoints at first (three statements fewer per message);
+        if any message fails, that attempt is rolled back whole and the batch runs again with a
+        savepoint per message, so the failing one is rolled back and recorded alone. Returns
+        each row's result (None: skipped or failed).
         """
         if len(row_ids) == 1:
             return [self.process(row_ids[0])]
         try:
-            with session_scope(self._engine) as session:
-                _begin_write(session)
-                rows = {row.id: row for row in session.exec(
-                    select(InboundMessage).where(col(InboundMessage.id).in_(row_ids)))}
-                results: list[Result | None] = []
-                done: list[_Done] = []
-                failures = 0
-                for row_id in row_ids:
-                    row = rows.get(row_id)
-                    if not self._mine(row):
-                        results.append(None)
-                        continue
-                    try:
-                        with session.begin_nested():
-                            result = handle_inbound(session, self._ctx, row)
-                            self._mark_done(session, row, result)
-                            session.flush()
-                    except Exception as exc:  # this message alone is rolled back
-                        failures += 1
-                        self._apply_failure(row, exc)
-                        results.append(None)
-                        continue
-                    results.append(result)
-                    done.append(_Done(row.message_id, row.received_at, result))
-                crash_point("inbound.processing")
+            try:
+                results, done, failures = self._run_batch(row_ids, isolate=False)
+            except _MessageFailed:
+                results, done, failures = self._run_batch(row_ids, isolate=True)
         except Exception:
             # the batch could not commit (the database went away, a conflict at commit time):
             # each message again in a transaction of its own, so none holds up the others
@@ -230,6 +250,45 @@ class InboundProcessor:
         self._metrics.processing_failures.inc(failures)
         self._after_commit(done)
         return results
+
+    def _run_batch(self, row_ids: Sequence[int], *, isolate: bool
+                   ) -> tuple[list[Result | None], list[_Done], int]:
+        """One attempt at a batch in one transaction. ``isolate``: each message in a savepoint,
+        a failing one recorded for a retry; otherwise the first failure raises
+        ``_MessageFailed`` and the whole attempt is rolled back."""
+        with session_scope(self._engine) as session:
+            _begin_write(session)
+            by_id = {row.id: row for row in session.exec(
+                select(InboundMessage).where(col(InboundMessage.id).in_(row_ids)))}
+            rows = [by_id.get(row_id) for row_id in row_ids]
+            queries.preload_inbound(session, [r for r in rows if r is not None and self._mine(r)],
+                                    window=FLOOD_WINDOW)
+            results: list[Result | None] = []
+            done: list[_Done] = []
+            failures = 0
+            for row in rows:
+                if row is None or not self._mine(row):
+                    results.append(None)
+                    continue
+                try:
+                    with session.begin_nested() if isolate else contextlib.nullcontext():
+                        result = handle_inbound(session, self._ctx, row)
+                        self._mark_done(session, row, result)
+                        if isolate:
+                            session.flush()
+                except Exception as exc:
+                    if not isolate:
+                        raise _MessageFailed from exc
+                    queries.forget_preloaded(session)  # may hold what was rolled back
+                    failures += 1
+                    self._apply_failure(row, exc)
+                    results.append(None)
+                    continue
+                results.append(result)
+                done.append(_Done(row.message_id, row.received_at, result))
+            crash_point("inbound.processing")
+            queries.forget_preloaded(session)
+        return results, done, failures
 
     def _mine(self, row: InboundMessage | None) -> bool:
         """Still to process, and received by this process's account: another account's row is
@@ -282,6 +341,11 @@ class InboundProcessor:
             log.warning("inbound message %s (%s %s) failed, retry %d in %ss: %s", row.id,
                         row.transport, row.message_id, row.attempts, verdict.delay_seconds,
                         row.error, exc_info=exc)
+
+
+class _MessageFailed(Exception):
+    """A message of a batch processed without savepoints failed: run the batch again with
+    them."""
 
 
 @dataclass(frozen=True)

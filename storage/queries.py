@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as sa_postgresql
+from sqlalchemy.dialects import sqlite as sa_sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -42,7 +44,72 @@ CASE_COUNTER = "case_no"
 # --- groups, grids and people -------------------------------------------------------------------
 
 
+LOOKUPS = "gridbot.lookups"  # session.info key of a batch's preloaded look-ups
+
+
+@dataclass
+class Lookups:
+    """What a batch of inbound messages will look up, loaded in one query per kind: the groups
+    of its rooms, the people behind its senders, and each message's flood count. Kept in the
+    session's ``info`` (see ``preload_inbound``) for the batch's transaction; a key missing from
+    a dict is unknown and read from the database, a key mapped to None is known to be absent.
+    Without it every chit-chat message cost three queries before it was even classified."""
+
+    groups: dict[str, ChatGroup | None]
+    people: dict[str, Person | None]
+    recent: dict[tuple[str, int, datetime], int]  # (sender, up to row id, since) -> count
+
+
+def _lookups(session: Session) -> Lookups | None:
+    return session.info.get(LOOKUPS)
+
+
+def preload_inbound(session: Session, rows: Sequence[InboundMessage], *,
+                    window: timedelta) -> Lookups:
+    """Load the look-ups of a batch of inbound rows (see ``Lookups``) into the session; they
+    hold until ``forget_preloaded``. ``window``: the flood check's, each row counted over the
+    ``window`` before it was received, up to itself, as ``count_recent_inbound`` would."""
+    rooms = {r.room_id for r in rows if r.room_id}
+    senders = {r.sender_id for r in rows}
+    groups: dict[str, ChatGroup | None] = dict.fromkeys(rooms)
+    if rooms:
+        for group in session.exec(select(ChatGroup).where(col(ChatGroup.room_id).in_(rooms))):
+            groups[group.room_id] = group
+    people: dict[str, Person | None] = dict.fromkeys(senders)
+    if senders:
+        for person in session.exec(select(Person).where(col(Person.contact_id).in_(senders))):
+            people[person.contact_id] = person
+    recent: dict[tuple[str, int, datetime], int] = {}
+    texts = [r for r in rows if r.kind == "text" and r.id is not None]
+    if texts:
+        since = min(r.received_at for r in texts) - window
+        up_to = max(r.id or 0 for r in texts)
+        seen: dict[str, list[tuple[int, datetime]]] = {}
+        for sender, row_id, at in session.exec(
+                select(InboundMessage.sender_id, InboundMessage.id, InboundMessage.received_at)
+                .where(col(InboundMessage.sender_id).in_({r.sender_id for r in texts}))
+                .where(col(InboundMessage.received_at) >= since)
+                .where(col(InboundMessage.id) <= up_to)):
+            seen.setdefault(sender, []).append((row_id, at))
+        for r in texts:
+            start = r.received_at - window
+            recent[(r.sender_id, r.id or 0, start)] = sum(
+                1 for row_id, at in seen.get(r.sender_id, ()) if row_id <= (r.id or 0)
+                and at >= start)
+    lookups = Lookups(groups, people, recent)
+    session.info[LOOKUPS] = lookups
+    return lookups
+
+
+def forget_preloaded(session: Session) -> None:
+    """Drop a batch's look-ups (its work was rolled back, or it is over)."""
+    session.info.pop(LOOKUPS, None)
+
+
 def get_group(session: Session, *, room_id: str) -> ChatGroup | None:
+    lookups = _lookups(session)
+    if lookups is not None and room_id in lookups.groups:
+        return lookups.groups[room_id]
     return session.exec(select(ChatGroup).where(ChatGroup.room_id == room_id)).first()
 
 
@@ -97,6 +164,9 @@ def find_grid(session: Session, *, ref: str) -> Grid | None:
 
 
 def get_person(session: Session, *, contact_id: str) -> Person | None:
+    lookups = _lookups(session)
+    if lookups is not None and contact_id in lookups.people:
+        return lookups.people[contact_id]
     return session.exec(select(Person).where(Person.contact_id == contact_id)).first()
 
 
@@ -111,8 +181,12 @@ def get_or_create_resident(session: Session, *, contact_id: str, name: str,
                 person = Person(contact_id=contact_id, name=name or contact_id,
                                 role=Role.RESIDENT, account=account)
                 session.add(person)
+            if (lookups := _lookups(session)) is not None:
+                lookups.people[contact_id] = person
             return person
         except IntegrityError:  # their first two messages raced; the other one created them
+            if (lookups := _lookups(session)) is not None:
+                lookups.people.pop(contact_id, None)
             person = get_person(session, contact_id=contact_id)
             assert person is not None
     if name and person.name != name:
@@ -283,10 +357,29 @@ def record_inbound(session: Session, message: InboundMessage) -> InboundMessage 
         return None
 
 
+def record_inbound_many(session: Session, messages: Sequence[InboundMessage]) -> dict[str, int]:
+    """Store received messages of one transport and account in one statement; a message whose
+    id that transport and account delivered before (or earlier in ``messages``) is skipped by
+    the unique constraint (ON CONFLICT DO NOTHING), not an error. Returns the new rows' ids by
+    message id."""
+    if not messages:
+        return {}
+    insert = (sa_postgresql.insert if session.get_bind().dialect.name == "postgresql"
+              else sa_sqlite.insert)
+    table = InboundMessage.__table__  # type: ignore[attr-defined]
+    values = [m.model_dump(exclude={"id"}) for m in messages]
+    stmt = (insert(table).values(values).on_conflict_do_nothing()
+            .returning(table.c.id, table.c.message_id))
+    return {message_id: row_id for row_id, message_id in session.execute(stmt)}
+
+
 def count_recent_inbound(session: Session, *, sender_id: str, since: datetime,
                          up_to_id: int) -> int:
     """Messages from one sender received since ``since``, up to and including row
     ``up_to_id`` (so a message is judged by what came before it, not after)."""
+    lookups = _lookups(session)
+    if lookups is not None and (key := (sender_id, up_to_id, since)) in lookups.recent:
+        return lookups.recent[key]
     return session.exec(
         select(sa.func.count()).select_from(InboundMessage)
         .where(InboundMessage.sender_id == sender_id)
