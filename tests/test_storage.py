@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -175,3 +176,34 @@ def test_migration_from_the_first_revision_keeps_existing_rows(db_url: str) -> N
     db.downgrade(engine, "0001")  # and back down, so a bad release can be rolled back
     assert db.current_revision(engine) == "0001"
     engine.dispose()
+
+
+def test_the_open_cases_index_covers_exactly_the_open_states() -> None:
+    """The partial index's predicate is SQL text; it must name the workflow's open states, or
+    the overdue count would miss cases (or stop using the index)."""
+    from handlers.cases.workflow import OPEN_STATES
+    from storage.models import OPEN_CASES_SQL
+
+    named = set(re.findall(r"'(\w+)'", OPEN_CASES_SQL))
+    assert named == {s.value for s in OPEN_STATES}
+
+
+def test_the_overdue_count_reads_the_open_cases_index_on_sqlite(sqlite_url: str) -> None:
+    """SQLite uses a partial index only when the query names its condition the same way
+    (values inline, same order): the ledger's open-state condition must keep doing so."""
+    from handlers import ledger
+
+    engine = db.make_engine(sqlite_url)
+    db.upgrade(engine)
+    plans: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def explain(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT count(*)"):
+            plans.extend(str(row) for row in cursor.execute(
+                "EXPLAIN QUERY PLAN " + statement, params).fetchall())
+
+    with db.session_scope(engine) as session:
+        assert ledger.count(session, ledger.CaseFilter(overdue=True), now=datetime.now(UTC)) == 0
+    engine.dispose()
+    assert any("ix_cases_open_due" in p for p in plans), plans

@@ -91,8 +91,10 @@ def build_report(session: Session, ctx: Context, viewer: Viewer, q: MultiMapping
     start, end = stats.day_bounds(first, last, tz)
     grids = stats.grid_figures(session, start=start, end=end, now=moment,
                                grid_ids=viewer.scope.narrow(grid_ids))
-    return Report(first=first, last=last, grids=grids,
-                  communities=stats.community_figures(grids), total=stats.total(grids),
+    communities = stats.community_figures(grids)
+    # the communities' sums added up: 100 additions for a city instead of 5,000 again
+    return Report(first=first, last=last, grids=grids, communities=communities,
+                  total=sum((c.figures for c in communities), stats.Figures()),
                   ranking=stats.rank_grids(grids),
                   category_names={c.key: c.name for c in ctx.classifier.rules.categories})
 
