@@ -58,9 +58,12 @@ def preload(session: Session, cases: Sequence[Case]) -> None:
             if wanted else []
 
     grids = load(Grid, {c.grid_id for c in cases})
-    load(Community, {g.community_id for g in grids})
-    load(ChatGroup, {c.group_id for c in cases})
-    load(Person, {c.reporter_id for c in cases} | {c.assignee_id for c in cases})
+    # kept referenced for the session's life: its identity map holds objects weakly, so rows
+    # loaded and dropped here were gone again before case_json asked (about 10 queries a case)
+    session.info.setdefault("preloaded", []).extend([
+        *grids, *load(Community, {g.community_id for g in grids}),
+        *load(ChatGroup, {c.group_id for c in cases}),
+        *load(Person, {c.reporter_id for c in cases} | {c.assignee_id for c in cases})])
 
 
 def case_json(session: Session, case: Case, tz: ZoneInfo, *, now: datetime) -> dict[str, Any]:
