@@ -373,6 +373,15 @@ def record_inbound_many(session: Session, messages: Sequence[InboundMessage]) ->
     return {message_id: row_id for row_id, message_id in session.execute(stmt)}
 
 
+def mark_inbound_done(session: Session, *, ids: Sequence[int], outcome: str,
+                      at: datetime) -> None:
+    """Mark processed rows that share an outcome and link no case, in one statement."""
+    session.execute(
+        sa.update(InboundMessage).where(col(InboundMessage.id).in_(ids))
+        .values(status=InboundStatus.DONE, outcome=outcome, processed_at=at, error=None)
+        .execution_options(synchronize_session=False))
+
+
 def count_recent_inbound(session: Session, *, sender_id: str, since: datetime,
                          up_to_id: int) -> int:
     """Messages from one sender received since ``since``, up to and including row

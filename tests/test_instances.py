@@ -127,6 +127,8 @@ async def test_a_process_leaves_another_accounts_pending_messages_alone(
     a, b = await start_pair(start_gridbot, db_url)
     pa, pb = a.runtime.processor, b.runtime.processor
     assert pa is not None and pb is not None
+    for processor in (pa, pb):  # the test runs their sweeps and batches itself
+        await processor.stop()
     # bot-b has stored a complaint and not processed it yet (its worker is busy, or it crashed)
     row_id = await asyncio.to_thread(pb._store, ChatMessage(
         id="b-1", room_id=ROOM_B, sender_id="孙浩", sender_name="孙浩",
