@@ -29,7 +29,7 @@ from yarl import URL
 from bot.config import LimitsSettings
 from handlers.commands.permissions import refusal
 from storage.db import session_scope
-from storage.models import Community, Grid, Street
+from storage.models import Community, Grid, Person, Role, Street
 from tests.auxil.chat import ROOM, report, say
 from tests.auxil.dashboard import ACCOUNTS, Browsers, WebUser, add_account, token_for
 from tests.conftest import Harness, running_gridbot
@@ -465,11 +465,15 @@ async def test_community_staff_cannot_take_back_a_township_notice(world: World) 
 
 # --- chat commands --------------------------------------------------------------------------------
 
-#: the people of 幸福里第一网格 (the case's grid) and of 幸福里第二网格 (another grid)
+#: the people of 幸福里第一网格 (the case's grid) and of 幸福里第二网格 (another grid); the staff
+#: of its community (幸福里社区), of the other community (和平苑社区), of the street, and a staff
+#: person registered before staff had a community (no community, no account: refused)
 PEOPLE = {"reporter": "王芳", "resident": "刘大爷", "worker": "李娜", "other_worker": "王磊",
-          "leader": "张强", "other_leader": "赵敏", "staff": "周主任"}
-WORKING = frozenset({"worker", "leader", "staff"})
-STAFF_ALL = frozenset({"worker", "other_worker", "leader", "other_leader", "staff"})
+          "leader": "张强", "other_leader": "赵敏", "staff": "周主任", "other_staff": "吴主任",
+          "township": "孙丽", "unset_staff": "钱干事"}
+WORKING = frozenset({"worker", "leader", "staff", "township"})
+STAFF_ALL = frozenset({"worker", "other_worker", "leader", "other_leader", "staff",
+                       "other_staff", "township"})
 EVERYONE = frozenset(PEOPLE)
 
 
@@ -486,33 +490,48 @@ def _reason(key: str) -> str:
     return refusal(key)
 
 
+#: staff are refused outside their community, and everywhere until their community is set
+OUTSIDE = {"other_staff": _reason("staff_other_community"),
+           "unset_staff": _reason("staff_no_community")}
+UNSET = {"unset_staff": _reason("staff_no_community")}
+
+
 COMMANDS: dict[str, Command] = {
-    "accept": Command("接单 #{n}", WORKING, _reason("worker")),
-    "progress": Command("进度 #{n} 已联系物业，明天上午来修", WORKING, _reason("worker")),
-    "dispatch": Command("转办 #{n} 物业公司 请尽快处理", WORKING, _reason("worker")),
-    "resolve": Command("办结 #{n} 已更换灯泡", WORKING, _reason("worker")),
-    "reject": Command("退回 #{n} 不属于社区职责范围", WORKING, _reason("worker")),
-    "merge": Command("合并 #{n} #{m}", WORKING, _reason("worker")),
-    "recategorize": Command("改类 #{n} 安全隐患", WORKING, _reason("worker")),
-    "dismiss": Command("不是工单 #{n}", WORKING, _reason("worker")),
-    "assign": Command("指派 #{n} @李娜", frozenset({"leader", "staff"}), _reason("leader")),
-    "show": Command("查 #{n}", WORKING | {"reporter"}, _reason("viewer")),
-    "query": Command("查询 #{n}", WORKING | {"reporter"}, _reason("viewer")),
+    "accept": Command("接单 #{n}", WORKING, _reason("worker"), per_role=OUTSIDE),
+    "progress": Command("进度 #{n} 已联系物业，明天上午来修", WORKING, _reason("worker"),
+                        per_role=OUTSIDE),
+    "dispatch": Command("转办 #{n} 物业公司 请尽快处理", WORKING, _reason("worker"),
+                        per_role=OUTSIDE),
+    "resolve": Command("办结 #{n} 已更换灯泡", WORKING, _reason("worker"), per_role=OUTSIDE),
+    "reject": Command("退回 #{n} 不属于社区职责范围", WORKING, _reason("worker"), per_role=OUTSIDE),
+    "merge": Command("合并 #{n} #{m}", WORKING, _reason("worker"), per_role=OUTSIDE),
+    "recategorize": Command("改类 #{n} 安全隐患", WORKING, _reason("worker"), per_role=OUTSIDE),
+    "dismiss": Command("不是工单 #{n}", WORKING, _reason("worker"), per_role=OUTSIDE),
+    "assign": Command("指派 #{n} @李娜", frozenset({"leader", "staff", "township"}),
+                      _reason("leader"), per_role=OUTSIDE),
+    "show": Command("查 #{n}", WORKING | {"reporter"}, _reason("viewer"), per_role=OUTSIDE),
+    "query": Command("查询 #{n}", WORKING | {"reporter"}, _reason("viewer"), per_role=OUTSIDE),
     "urge": Command("催办 #{n}", frozenset({"reporter"}), _reason("reporter")),
     "rate": Command("评价 #{n} 满意", frozenset({"reporter"}), "需要由反映问题的居民本人评价"),
-    "todo": Command("待办", STAFF_ALL, _reason("todo_staff_only")),
+    "todo": Command("待办", STAFF_ALL, _reason("todo_staff_only"), per_role=UNSET),
     "mine": Command("我的工单", EVERYONE, None),
     "help": Command("帮助", EVERYONE, None),
-    "bind": Command("绑定网格 幸福里第一网格", frozenset({"leader", "staff"}), _reason("binder"),
-                    in_group=True, per_role={"other_leader": _reason("leader_own_grid")}),
-    "publish": Command("发布通知 全部 停水通知\n明天8:00-17:00停水，请提前储水。",
-                       frozenset({"staff"}), _reason("publisher")),
-    "confirm_publish": Command("确认发布", frozenset({"staff"}), _reason("publisher")),
-    "cancel_publish": Command("取消发布", frozenset({"staff"}), _reason("publisher")),
+    "bind": Command("绑定网格 幸福里第一网格", frozenset({"leader", "staff", "township"}),
+                    _reason("binder"), in_group=True,
+                    per_role={"other_leader": _reason("leader_own_grid"),
+                              "other_staff": _reason("staff_grid_elsewhere"), **UNSET}),
+    # to the whole community: 和平苑's staff may publish, but not to 幸福里's groups
+    "publish": Command("发布通知 幸福里社区 停水通知\n明天8:00-17:00停水，请提前储水。",
+                       frozenset({"staff", "township"}), _reason("publisher"),
+                       per_role={"other_staff": "只能向您负责的网格的群发布通知", **UNSET}),
+    "confirm_publish": Command("确认发布", frozenset({"staff", "other_staff", "township"}),
+                               _reason("publisher"), per_role=UNSET),
+    "cancel_publish": Command("取消发布", frozenset({"staff", "other_staff", "township"}),
+                              _reason("publisher"), per_role=UNSET),
 }
 #: every reason a refusal can give, to check an allowed command got none of them
 ALL_REASONS = sorted({c.refused_with for c in COMMANDS.values() if c.refused_with}
-                     | {_reason("leader_own_grid")})
+                     | {r for c in COMMANDS.values() for r in c.per_role.values()})
 #: tables a refused command must leave alone (the message itself and the answer are logged in
 #: inbound_messages and outbox; people.account only notes which bot account they wrote to)
 UNTOUCHED = ("streets", "communities", "grids", "chat_groups", "people", "cases",
@@ -545,6 +564,8 @@ async def chat(module_stores: Callable[[], str], classifier: Any) -> AsyncIterat
     # a world of its own: the allowed commands change it
     async with running_gridbot(module_stores(), classifier,
                                limits=LimitsSettings(messages_per_minute=100_000)) as bot:
+        with session_scope(bot.runtime.engine) as session:  # a row from before 0008
+            session.add(Person(contact_id="钱干事", name="钱干事", role=Role.STAFF))
         first = await report(bot)
         second = await report(bot, "小区门口的井盖松了，一踩就晃", sender="刘大爷")
         yield Chat(bot, first, second)
