@@ -642,3 +642,88 @@ async def test_a_leader_cannot_take_another_grids_group_or_the_staff_group(
     answers = await say(chat.bot, "张强", "绑定网格 幸福里第一网格", room=room)
     assert any(_reason("leader_taken_group") in a for a in answers), answers
     assert snapshot(chat.bot) == before
+
+
+# --- the holes of the second round: staff's community, 指派 across grids, 取消发送 ---------------
+
+
+async def test_staff_act_only_in_their_community_by_chat_as_on_the_dashboard(
+        world: World) -> None:
+    """吴主任 (和平苑社区) could 接单 / 办结 a 幸福里 case and 绑定网格 any group by chat while
+    the dashboard hid the case from wu. Now chat and dashboard answer alike."""
+    bot = world.bot
+    n = await report(bot, "5号楼门口的路灯不亮了", sender="陈阿姨")
+    before = snapshot(bot)
+    for text in (f"接单 #{n}", f"办结 #{n} 已处理", f"指派 #{n} @李娜"):
+        [answer] = await say(bot, "吴主任", text, room=None)
+        assert _reason("staff_other_community") in answer, answer
+    answers = await say(bot, "吴主任", "绑定网格 和平苑网格", room=ROOM)
+    assert any(_reason("staff_taken_group") in a for a in answers), answers
+    answers = await say(bot, "吴主任", "绑定网格 幸福里第一网格", room=ROOM)
+    assert any(_reason("staff_grid_elsewhere") in a for a in answers), answers
+    assert snapshot(bot) == before
+    resp = await call(world, Caller("token", "wu", write=True), "POST",
+                      f"/api/cases/{n}/actions", json={"action": "accept"})
+    assert resp.status == 404  # the same case, outside wu's scope on the dashboard
+    [done] = await say(bot, "周主任", f"接单 #{n}", room=None)  # the case's own community
+    assert "接单" in done and _reason("staff_other_community") not in done
+
+
+async def test_assigning_stays_within_the_cases_grid(world: World) -> None:
+    """指派 looked a name up anywhere: 陈静 of 和平苑 or 王磊 of the second grid could be given
+    a case of 幸福里第一网格, by chat or on the dashboard. Now the refusal names who can be."""
+    bot = world.bot
+    n = await report(bot, "3号楼电梯按钮失灵了", sender="刘大爷")
+    before = snapshot(bot)
+    for name in ("陈静", "王磊"):  # another community's worker; the same community, other grid
+        [answer] = await say(bot, "张强", f"指派 #{n} @{name}", room=None)
+        assert f"{name}不是幸福里第一网格的网格员或网格长" in answer and "李娜" in answer, answer
+        [answer] = await say(bot, "周主任", f"指派 #{n} @{name}", room=None)
+        assert f"{name}不是幸福里第一网格" in answer, answer
+    with session_scope(bot.runtime.engine) as session:
+        chenjing = session.exec(sa.select(Person.id).where(Person.name == "陈静")
+                                ).scalars().one()
+    for caller in (Caller("token", "zhou", write=True), Caller("session", "zhangqiang")):
+        for ref in ("陈静", str(chenjing)):
+            resp = await call(world, caller, "POST", f"/api/cases/{n}/actions",
+                              json={"action": "assign", "assignee": ref})
+            body = await resp.json()
+            assert resp.status == 422 and body["code"] == "assignee_elsewhere", body
+    resp = await call(world, Caller("session", "zhangqiang"), "POST", f"/cases/{n}/act",
+                      form={"action": "assign", "assignee": str(chenjing)})
+    assert resp.status == 422 and "陈静不是幸福里第一网格" in await resp.text()
+    assert snapshot(bot) == before
+    [answer] = await say(bot, "张强", f"指派 #{n} @李娜", room=None)
+    assert "指派" in answer and "不是" not in answer, answer
+
+
+async def test_assigning_a_name_two_of_the_grid_share_asks_to_choose(
+        store_url: str, classifier: Any) -> None:
+    async with running_gridbot(store_url, classifier) as bot:
+        with session_scope(bot.runtime.engine) as session:
+            grid = session.exec(sa.select(Grid).where(Grid.name == "幸福里第一网格")
+                                ).scalars().one()
+            for contact in ("wangjun-1", "wangjun-2"):
+                session.add(Person(contact_id=contact, name="王军", role=Role.GRID_WORKER,
+                                   grid_id=grid.id))
+        n = await report(bot)
+        before = snapshot(bot)
+        [answer] = await say(bot, "张强", f"指派 #{n} @王军", room=None)
+        assert "有 2 位叫“王军”的人员" in answer, answer
+        [answer] = await say(bot, "张强", f"指派 #{n} @没这个人", room=None)
+        assert "没有找到名为“没这个人”" in answer and "李娜" in answer, answer
+        assert snapshot(bot) == before
+
+
+async def test_the_notice_page_offers_cancel_only_to_who_may(world: World) -> None:
+    """周主任 saw 取消发送 on the township's notice and got a 403 for pressing it: the button
+    follows the rule cancel_notice enforces."""
+    township = await _publish(world, "admin", {"all": True})
+    own = await _publish(world, "zhou", {"communities": ["幸福里社区"]})
+    button = 'action="/notices/{}/cancel"'
+    for name, notice_id, shown in (("zhou", township, False), ("admin", township, True),
+                                   ("zhou", own, True), ("wu", township, False),
+                                   ("lina", own, False)):
+        html = await world.sessions[name].page(f"/notices/{notice_id}")
+        assert (button.format(notice_id) in html) is shown, (name, notice_id)
+        assert ("取消发送" in html) is shown, (name, notice_id)
