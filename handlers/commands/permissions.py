@@ -69,7 +69,6 @@ def staff_reach(session: Session, person: Person) -> Reach:
 class Permission:
     name: str  # also the key of its reason in templates/chat/refusals.j2
     check: Check
-    staff_scoped: bool = False  # staff may, within their community: the reason says so
 
     @property
     def reason(self) -> str:
@@ -79,7 +78,8 @@ class Permission:
     def reason_for(self, session: Session, person: Person, case: Case | None) -> str:
         """Why ``person`` is refused: staff are told it is about their community (or that
         theirs is not set yet), everyone else the permission's own reason."""
-        return (self.staff_scoped and staff_refusal(session, person, case)) or self.reason
+        return (self.name in STAFF_SCOPED and staff_refusal(session, person, case)) \
+            or self.reason
 
     def allows(self, session: Session, person: Person, case: Case | None) -> bool:
         return self.check(session, person, case)
@@ -144,14 +144,17 @@ def _reporter_or_worker(session: Session, person: Person, case: Case | None) -> 
     return _reporter(session, person, case) or _grid_worker(session, person, case)
 
 
-WORKER = Permission("worker", _grid_worker, staff_scoped=True)
-LEADER = Permission("leader", _grid_leader, staff_scoped=True)
+WORKER = Permission("worker", _grid_worker)
+LEADER = Permission("leader", _grid_leader)
 REPORTER = Permission("reporter", _reporter)
-VIEWER = Permission("viewer", _reporter_or_worker, staff_scoped=True)
+VIEWER = Permission("viewer", _reporter_or_worker)
 PUBLISHER = Permission("publisher", lambda session, person, case: _is_staff(person) and
-                       _staff_covers(session, person, None), staff_scoped=True)
-BINDER = Permission("binder", _binder, staff_scoped=True)
+                       _staff_covers(session, person, None))
+BINDER = Permission("binder", _binder)
 ANYONE = Permission("anyone", lambda session, person, case: True)
+
+#: the permissions staff have within their community only: a refusal says so
+STAFF_SCOPED = frozenset({"worker", "leader", "viewer", "publisher", "binder"})
 
 #: command name -> who may run it
 RULES: dict[str, Permission] = {
