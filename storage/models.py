@@ -142,6 +142,11 @@ class Person(SQLModel, table=True):
     name: str = Field(max_length=100)
     role: str = Field(default=Role.RESIDENT, max_length=20, index=True)
     grid_id: int | None = Field(default=None, foreign_key="grids.id", index=True)
+    # staff only: the community they answer for (its grids' cases and groups), or the street
+    # when they serve the whole township; neither: refused in chat until an admin sets it
+    # (0008_staff_community; see handlers/commands/permissions.py staff_reach)
+    community_id: int | None = Field(default=None, foreign_key="communities.id", index=True)
+    street_id: int | None = Field(default=None, foreign_key="streets.id", index=True)
     account: str | None = Field(default=None, max_length=100)  # the bot account they last wrote to
     created_at: datetime = _ts()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from handlers.cases import workflow
 from handlers.cases.relay import audience, post_to_group, tell
@@ -21,6 +21,7 @@ from storage.models import (
     CaseStatus,
     CaseSupporter,
     Correction,
+    Grid,
     Person,
     Role,
     Satisfaction,
@@ -101,7 +102,49 @@ def accept(session: Session, ctx: Context, case: Case, actor: Person) -> None:
                   due=ctx.when(case.resolve_due_at))
 
 
+#: who a case can be assigned to: the workers and the leader of the case's own grid
+ASSIGNABLE = (Role.GRID_WORKER, Role.GRID_LEADER)
+
+
+def find_assignee(session: Session, case: Case, ref: str) -> Person:
+    """The worker or leader of the case's grid that 指派 names: by display name (chat, the API:
+    ``@李娜``) or by person id (the dashboard's form). Someone of another grid or community, a
+    name two of the grid's people share, or nobody: a Refusal saying which, naming who can be
+    chosen, instead of the first namesake found anywhere."""
+    ref = ref.strip().lstrip("@").strip()
+    candidates = queries.grid_staff(session, grid_id=case.grid_id)
+    choices = "、".join(p.name for p in candidates)
+    grid = _grid_name(session, case)
+    if (person_id := queries.as_id(ref)) is not None:
+        found = [p for p in candidates if p.id == person_id]
+        other = session.get(Person, person_id) if not found else None
+        elsewhere = [other] if other is not None and other.role != Role.RESIDENT else []
+    else:
+        found = [p for p in candidates if p.name == ref]
+        elsewhere = list(session.exec(select(Person).where(Person.name == ref).where(
+            col(Person.role).in_([*ASSIGNABLE, Role.STAFF]))).all()) if not found else []
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise Refusal("refuse_assignee_ambiguous", name=ref, count=len(found), grid=grid)
+    if elsewhere:
+        raise Refusal("refuse_assignee_elsewhere", name=elsewhere[0].name, grid=grid,
+                      names=choices)
+    raise Refusal("refuse_unknown_person", name=ref, grid=grid, names=choices)
+
+
+def _grid_name(session: Session, case: Case) -> str:
+    grid = session.get(Grid, case.grid_id)
+    return grid.name if grid is not None else ""
+
+
 def assign(session: Session, ctx: Context, case: Case, actor: Person, assignee: Person) -> None:
+    if assignee.role not in ASSIGNABLE or assignee.grid_id != case.grid_id:
+        # whoever found them, a case stays with the people of its own grid
+        raise Refusal("refuse_assignee_elsewhere", name=assignee.name,
+                      grid=_grid_name(session, case),
+                      names="、".join(p.name for p in
+                                     queries.grid_staff(session, grid_id=case.grid_id)))
     _move(session, ctx, case, "assign", actor, note=event_note("assigned", worker=assignee.name))
     _take(ctx, case, assignee)
     post_to_group(session, ctx, case, "relay_assigned", worker=assignee.name,

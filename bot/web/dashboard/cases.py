@@ -28,7 +28,7 @@ from handlers.commands.permissions import RULES, WORKER
 from handlers.context import Context
 from handlers.intake.classifier import Decision
 from storage import queries
-from storage.models import Case, CaseEvent, CaseSupporter, InboundMessage, Person, Role
+from storage.models import Case, CaseEvent, CaseSupporter, InboundMessage, Person
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()
@@ -116,7 +116,8 @@ def perform(session: Session, ctx: Context, viewer: Viewer, case: Case, action: 
         raise InputError(f"不支持的操作 {action}，可选：{'、'.join(ACTIONS)}")
     permission = RULES[action]
     if not permission.allows(session, person, case):
-        raise Refusal("refuse_role", reason=permission.reason, no=case.no)
+        raise Refusal("refuse_role", reason=permission.reason_for(session, person, case),
+                      no=case.no)
     values = {k: str(data.get(k) or "").strip() for k in ("note", "department", "assignee",
                                                           "into", "category")}
     for key, what in INPUTS.get(action, {}).items():
@@ -126,9 +127,7 @@ def perform(session: Session, ctx: Context, viewer: Viewer, case: Case, action: 
         case "accept":
             actions.accept(session, ctx, case, person)
         case "assign":
-            assignee = _staff(session, values["assignee"], case)
-            if assignee is None:
-                raise Refusal("refuse_unknown_person", name=values["assignee"])
+            assignee = actions.find_assignee(session, case, values["assignee"])
             actions.assign(session, ctx, case, person, assignee)
         case "dispatch":
             actions.dispatch(session, ctx, case, person, values["department"], values["note"])
@@ -144,7 +143,8 @@ def perform(session: Session, ctx: Context, viewer: Viewer, case: Case, action: 
             if into is None:
                 raise Refusal("refuse_unknown_case", no=values["into"].lstrip("#"))
             if not WORKER.allows(session, person, into):
-                raise Refusal("refuse_role", reason=WORKER.reason, no=into.no)
+                raise Refusal("refuse_role", reason=WORKER.reason_for(session, person, into),
+                              no=into.no)
             actions.merge(session, ctx, case, into, person)
         case "recategorize":
             key = values["category"]
@@ -156,19 +156,6 @@ def perform(session: Session, ctx: Context, viewer: Viewer, case: Case, action: 
                                     new=ctx.category_name(key))
     return ctx.texts.render("confirm", action=actions.ACTION_NAMES[action], no=case.no,
                             status=workflow.STATUS_NAMES[case.status])
-
-
-def _staff(session: Session, ref: str, case: Case) -> Person | None:
-    """The worker, leader or staff member to assign: by person id (the form) or by name (the
-    API, as in 指派 #12 @李娜), the case's grid first."""
-    ref = ref.lstrip("@")
-    staff_roles = [Role.GRID_WORKER, Role.GRID_LEADER, Role.STAFF]
-    if ref.isdigit():
-        person = session.get(Person, int(ref))
-        return person if person is not None and person.role in staff_roles else None
-    people = session.exec(select(Person).where(Person.name == ref)
-                          .where(col(Person.role).in_(staff_roles))).all()
-    return next((p for p in people if p.grid_id == case.grid_id), people[0] if people else None)
 
 
 # --- what the page and the API show -------------------------------------------------------------
@@ -267,7 +254,7 @@ async def act_from_page(request: web.Request) -> web.Response:
 #: refusals about what was asked for (a name or number that does not exist, a name too long),
 #: not about the state
 UNKNOWN_REFUSALS = ("refuse_unknown_case", "refuse_unknown_person", "refuse_unknown_category",
-                    "refuse_too_long")
+                    "refuse_too_long", "refuse_assignee_elsewhere", "refuse_assignee_ambiguous")
 
 
 async def _act(request: web.Request, action: str,
