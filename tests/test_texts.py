@@ -1,6 +1,7 @@
 """The sentences kept as macros (templates/chat/notice_errors.j2, refusals.j2, event_notes.j2,
-templates/web/roster_messages.j2, account_messages.j2, and messages.j2 as far as the dashboard
-names its keys in the call) against the code that names them: every key the code raises or renders
+formats.j2, templates/web/roster_messages.j2, account_messages.j2, api_messages.j2,
+intake_filters.j2, and messages.j2 as far as the dashboard names its keys in the call) against
+the code that names them: every key the code raises or renders
 has its macro, with the variables the code passes, and every macro renders to a sentence. A
 misspelt key would otherwise surface only when a person hits that path.
 """
@@ -27,10 +28,13 @@ CALLS = {
     "event_note": "event_notes",
     "RosterError": "roster_messages", "roster_text": "roster_messages",
     "AccountError": "account_messages",
+    "api_text": "api_messages", "InputError": "api_messages", "SimInputError": "api_messages",
+    "formats": "formats",
 }
 TEMPLATES = {"notice_errors": CHAT_TEMPLATES, "refusals": CHAT_TEMPLATES,
-             "event_notes": CHAT_TEMPLATES, "roster_messages": WEB_TEMPLATES,
-             "account_messages": WEB_TEMPLATES}
+             "event_notes": CHAT_TEMPLATES, "formats": CHAT_TEMPLATES,
+             "roster_messages": WEB_TEMPLATES, "account_messages": WEB_TEMPLATES,
+             "api_messages": WEB_TEMPLATES, "intake_filters": WEB_TEMPLATES}
 
 
 @dataclass(frozen=True)
@@ -128,8 +132,15 @@ class Sample(str):
         return [(str(self), str(self))]
 
 
-#: variables that must be one of a few words
-CHOICES = {"field": ("street", "community", "grid", "name")}
+def _sample(value: object) -> object:
+    return Sample(value) if isinstance(value, str) else value
+
+
+#: variables that must be one of a few words, or a number (an average may be unknown)
+CHOICES: dict[str, tuple[object, ...]] = {
+    "field": ("street", "community", "grid", "name"), "place": ("community", "grid"),
+    "level": ("street", "community", "grid"),
+    "hours": (None, 0.75, 1.5), "minutes": (15, 90, 120)}
 
 
 @pytest.mark.parametrize(("template", "key"), [
@@ -139,8 +150,8 @@ def test_every_macro_renders_to_a_sentence(template: str, key: str) -> None:
     arguments = texts.macros()[key]
     choices = [CHOICES.get(name, ("7",)) for name in arguments]
     for i in range(max(len(c) for c in choices) if choices else 1):
-        values = {name: Sample(c[i % len(c)]) for name, c in zip(arguments, choices,
-                                                                  strict=True)}
+        values = {name: _sample(c[i % len(c)]) for name, c in zip(arguments, choices,
+                                                                   strict=True)}
         text = texts(key, **values)
         if key == "anyone":  # the permission everyone has is never refused
             assert text == ""

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from handlers.context import Context
 from handlers.notices.errors import NoticeError
-from handlers.texts import phrases
+from handlers.texts import formats, phrases
 from storage import queries
 from storage.models import ChatGroup, Community, Grid, Role
 
@@ -64,7 +64,7 @@ def group_variables(session: Session, ctx: Context, group: ChatGroup,
     local = when.astimezone(ctx.calendar.tz)
     return {"grid": grid.name if grid else "", "community": community.name if community else "",
             "worker": worker or leader, "leader": leader, "group": group.topic,
-            "date": f"{local.month}月{local.day}日"}
+            "date": formats("date", month=local.month, day=local.day)}
 
 
 def render(session: Session, ctx: Context, draft: Draft, group: ChatGroup,
