@@ -143,10 +143,14 @@ CHOICES: dict[str, tuple[object, ...]] = {
     "hours": (None, 0.75, 1.5), "minutes": (15, 90, 120)}
 
 
+#: every template of macros, messages.j2 too (its keys are checked forward only, below)
+RENDERED = {**TEMPLATES, "messages": WEB_TEMPLATES}
+
+
 @pytest.mark.parametrize(("template", "key"), [
-    (t, k) for t in sorted(TEMPLATES) for k in sorted(phrases_of(t).macros())])
+    (t, k) for t in sorted(RENDERED) for k in sorted(Phrases(t, RENDERED[t]).macros())])
 def test_every_macro_renders_to_a_sentence(template: str, key: str) -> None:
-    texts = phrases_of(template)
+    texts = Phrases(template, RENDERED[template])
     arguments = texts.macros()[key]
     choices = [CHOICES.get(name, ("7",)) for name in arguments]
     for i in range(max(len(c) for c in choices) if choices else 1):
@@ -197,3 +201,43 @@ def test_the_import_report_says_what_each_row_did() -> None:
         "新建网格“幸福里第三网格”；群 r1@chatroom 绑定到该网格；登记网格长老钱")
     assert text("row_imported", **{**args, "new_grid": False}) == (
         "网格“幸福里第三网格”已存在，无需改动")
+
+
+def test_formats_write_moments_days_and_durations_as_people_do() -> None:
+    text = phrases_of("formats")
+    assert text("moment", month=11, day=5, time="09:05", today=True) == "今天09:05"
+    assert text("moment", month=11, day=5, time="09:05", today=False) == "11月5日 09:05"
+    assert text("period", first_month=11, first_day=30, last_month=12, last_day=6) == (
+        "11月30日—12月6日")
+    assert [text("duration", hours=h, spaced=False) for h in (None, 0.75, 1, 2.5)] == [
+        "—", "45分钟", "1.0小时", "2.5小时"]
+    assert text("duration", hours=0.5, spaced=True) == "30 分钟"
+    assert [text("promise", minutes=m, working=w) for m, w in (
+        (15, True), (90, True), (120, True), (120, False), (0, False))] == [
+        "15分钟", "90分钟", "2个工作小时", "2小时", "0分钟"]
+
+
+@pytest.mark.parametrize(("everyone", "names", "tags", "said"), [
+    (True, ["幸福里社区"], (), "全部居民群"),
+    (False, ["幸福里社区", "第三网格"], (), "幸福里社区、第三网格"),
+    (False, ["幸福里社区"], ("老旧小区", "电梯楼"), "幸福里社区、标签“老旧小区”、标签“电梯楼”"),
+    (False, [], ("老旧小区",), "标签“老旧小区”"),
+])
+def test_a_notices_audience_is_named_as_staff_gave_it(everyone: bool, names: list[str],
+                                                      tags: tuple[str, ...], said: str) -> None:
+    assert phrases_of("formats")("audience", everyone=everyone, names=names, tags=tags) == said
+
+
+def test_an_open311_status_note_says_the_state_the_merge_and_the_note() -> None:
+    text = phrases_of("api_messages")
+    assert text("open311_status_notes", state="已办结，待评价", merged_into=None,
+                note="已更换灯泡") == "已办结，待评价：已更换灯泡"
+    assert text("open311_status_notes", state="已合并", merged_into=12, note="") == (
+        "已合并，并入 12")
+    assert text("open311_status_notes", state="待受理", merged_into=None, note="") == "待受理"
+
+
+def test_an_http_error_without_its_own_sentence_is_a_bad_request() -> None:
+    text = phrases_of("api_messages")
+    assert text("http_error", status=405) == "不支持这个请求方法"
+    assert text("http_error", status=418) == "请求有误"
