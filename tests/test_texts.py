@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from handlers.notices.compose import VARIABLES
 from handlers.texts import CHAT_TEMPLATES, WEB_TEMPLATES, Phrases
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,11 +126,7 @@ def test_every_macro_is_named_by_the_code(template: str) -> None:
 
 
 class Sample(str):
-    """Stands for any variable: text, a number, a list of names, or the name → meaning table
-    that variables_hint lists."""
-
-    def items(self) -> list[tuple[str, str]]:
-        return [(str(self), str(self))]
+    """Stands for any variable: text, a number or a list of names."""
 
 
 def _sample(value: object) -> object:
@@ -140,7 +137,8 @@ def _sample(value: object) -> object:
 CHOICES: dict[str, tuple[object, ...]] = {
     "field": ("street", "community", "grid", "name"), "place": ("community", "grid"),
     "level": ("street", "community", "grid"),
-    "hours": (None, 0.75, 1.5), "minutes": (15, 90, 120)}
+    "hours": (None, 0.75, 1.5), "minutes": (15, 90, 120),
+    "names": (VARIABLES,)}  # a notice body's variables, each with its meaning in the hint
 
 
 #: every template of macros, messages.j2 too (its keys are checked forward only, below)
