@@ -19,6 +19,7 @@ import jieba
 from handlers.intake.location import Location, LocationExtractor
 from handlers.intake.rules import IntakeRules, default_userdict, load_rules
 from handlers.intake.screen import Screen
+from handlers.texts import WEB_TEMPLATES, phrases
 
 _MENTION = re.compile(r"@[^\s@\u2005]{1,20}[\s\u2005]?")
 _STICKER = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,6}\]")  # WeChat's [捂脸] [强] codes
@@ -106,6 +107,10 @@ class Classifier:
         self._n_signal = self._n_category + len(rules.signal_patterns)
         self._n_urgent = self._n_signal + len(rules.urgent_triggers)
         self._screen = Screen(patterns)
+        # what --explain and the case page say about a message passed over unread
+        self._empty = phrases("intake_filters", WEB_TEMPLATES)("empty")
+        self._too_long = phrases("intake_filters", WEB_TEMPLATES)(
+            "too_long", limit=rules.max_request_chars)
 
     @classmethod
     def default(cls) -> Classifier:
@@ -136,9 +141,9 @@ class Classifier:
     def classify(self, raw_text: str) -> Decision:
         text = normalise(raw_text or "")
         if not _WORDLIKE.search(text):
-            return self._silent(raw_text, "empty", "空消息或只有表情")
+            return self._silent(raw_text, "empty", self._empty)
         if len(text) > self.rules.max_request_chars:
-            return self._silent(raw_text, "too-long", f"超过{self.rules.max_request_chars}字")
+            return self._silent(raw_text, "too-long", self._too_long)
 
         tokens = [t.lower() for t in self.tokens(text)]
         hits: list[Hit] = []

@@ -21,6 +21,7 @@ from bot.web.dashboard.ledger import case_row
 from bot.web.keys import RUNTIME, SESSION, SETTINGS, VIEWER
 from bot.web.middleware import json_error, json_response
 from bot.web.session import in_session
+from bot.web.texts import api_text
 from bot.web.viewer import Viewer
 from handlers.cases import actions, workflow
 from handlers.cases.actions import Refusal
@@ -51,7 +52,12 @@ RESIDENT_EVENTS = ("repeat", "support", "photo")
 
 
 class InputError(Exception):
-    """A missing or wrong field; the message is for the person."""
+    """A missing or wrong field; ``str()`` tells the person, from the macro ``key`` of
+    templates/web/api_messages.j2."""
+
+    def __init__(self, key: str, /, **variables: Any) -> None:
+        self.key = key
+        super().__init__(api_text(key, **variables))
 
 
 class ReadOnly(Exception):
@@ -68,12 +74,12 @@ class Done:
 FIELD_LIMITS = {"note": 2000, "department": 100, "assignee": 100, "into": 12, "category": 50}
 
 
-def _field_error(body: Mapping[str, Any]) -> str | None:
+def _field_error(body: Mapping[str, Any]) -> InputError | None:
     """What is wrong with an action's fields as JSON types and lengths, or None: a list is not
     a note, and ``into`` may be a number or text."""
     unknown = sorted(set(body) - {"action", *FIELD_LIMITS})
     if unknown:
-        return f"不认识的字段：{'、'.join(unknown)}"
+        return InputError("unknown_fields", fields=unknown)
     for key, limit in FIELD_LIMITS.items():
         value = body.get(key)
         if value is None:
@@ -81,9 +87,9 @@ def _field_error(body: Mapping[str, Any]) -> str | None:
         if key == "into" and isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
-            return f"“{key}”应为文字" + ("或工单号" if key == "into" else "")
+            return InputError("field_not_text", field=key)
         if len(value) > limit:
-            return f"“{key}”太长（最多 {limit} 个字）"
+            return InputError("field_too_long", field=key, limit=limit)
     return None
 
 
@@ -113,7 +119,7 @@ def perform(session: Session, ctx: Context, viewer: Viewer, case: Case, action: 
     if not viewer.can_write or person is None:
         raise ReadOnly
     if action not in ACTIONS:
-        raise InputError(f"不支持的操作 {action}，可选：{'、'.join(ACTIONS)}")
+        raise InputError("unknown_action", action=action, actions=ACTIONS)
     permission = RULES[action]
     if not permission.allows(session, person, case):
         raise Refusal("refuse_role", reason=permission.reason_for(session, person, case),
@@ -122,7 +128,7 @@ def perform(session: Session, ctx: Context, viewer: Viewer, case: Case, action: 
                                                           "into", "category")}
     for key, what in INPUTS.get(action, {}).items():
         if not values[key]:
-            raise InputError(f"请填写{what}。")
+            raise InputError("field_missing", what=what)
     match action:
         case "accept":
             actions.accept(session, ctx, case, person)
@@ -301,7 +307,7 @@ async def get_case(request: web.Request) -> web.Response:
     actions the caller may take."""
     no = parse_no(request.match_info["no"])
     if no is None:
-        return json_error(400, "工单编号应为数字，例如 /api/cases/12", "bad_case_number")
+        return json_error(400, api_text("bad_case_number"), "bad_case_number")
     viewer = request[VIEWER]
     ctx, tz = context(request), request.app[SETTINGS].general.tz
 
@@ -322,7 +328,7 @@ async def get_case(request: web.Request) -> web.Response:
 
     body = await in_session(request.app, load)
     if body is None:
-        return json_error(404, f"没有 #{no} 号工单", "case_not_found")
+        return json_error(404, api_text("case_not_found", no=no), "case_not_found")
     return json_response(body)
 
 
@@ -333,14 +339,13 @@ async def act_from_api(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except ValueError:  # also bytes that are not UTF-8
-        return json_error(400, "请求体应为 JSON", "bad_json")
+        return json_error(400, api_text("body_not_json"), "bad_json")
     if not isinstance(body, dict):
-        return json_error(400, "请求体应为 JSON 对象", "not_an_object")
+        return json_error(400, api_text("body_not_object"), "not_an_object")
     if not isinstance(body.get("action"), str):
-        return json_error(400, f"请在 action 中指明操作，可选：{'、'.join(ACTIONS)}",
-                          "invalid_input")
+        return json_error(400, api_text("action_missing", actions=ACTIONS), "invalid_input")
     if (wrong := _field_error(body)) is not None:
-        return json_error(400, wrong, "invalid_input")
+        return json_error(400, str(wrong), "invalid_input")
     result = await _act(request, body["action"], body)
     if not isinstance(result, Done):
         return json_error(*result)
