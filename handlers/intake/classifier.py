@@ -30,7 +30,7 @@ class Hit(NamedTuple):
     """One reason behind a decision: which rule matched, for which category, with what weight.
     A named tuple, not a frozen dataclass: a message makes several and they must be cheap."""
 
-    kind: str  # keyword | pattern | signal | veto | urgent | urgent-negation | filter
+    kind: str  # keyword | pattern | signal | veto | urgent | urgent-negation | tiebreak | filter
     rule: str
     category: str | None = None
     weight: float = 0.0
@@ -192,6 +192,7 @@ class Classifier:
             scores[urgent_category] = scores.get(urgent_category, 0.0) + bonus
             hits.append(Hit("urgent", "danger", urgent_category, bonus))
             category = max(scores.items(), key=lambda kv: (kv[1], -self._order(kv[0])))[0]
+            category = self._tiebreak(text, category, hits, urgent=True)
             return Decision(raw_text, True, category, True, self._locations.extract(text),
                             0.95, tuple(hits), scores, "urgent")
 
@@ -214,7 +215,8 @@ class Classifier:
             return Decision(raw_text, False, None, False, None,
                             _confidence(best, second, signal, self.rules.request_score, False),
                             tuple(hits), scores, reason)
-        return Decision(raw_text, True, best_key, False, self._locations.extract(text),
+        category = self._tiebreak(text, best_key, hits, urgent=False)
+        return Decision(raw_text, True, category, False, self._locations.extract(text),
                         _confidence(best, second, signal, self.rules.request_score, True),
                         tuple(hits), scores, "request")
 
@@ -245,6 +247,29 @@ class Classifier:
                 if m := p.search(clause):
                     return m.group(0)
         return None
+
+    def _tiebreak(self, text: str, category: str, hits: list[Hit], *, urgent: bool) -> str:
+        """The first principle (rules file, [[tiebreaks]]) that applies decides between the
+        categories the words support; the families are searched only when a rule needs them,
+        and once per message."""
+        found: dict[str, bool] = {}
+
+        def present(name: str) -> bool:
+            if (hit := found.get(name)) is None:
+                hit = found[name] = self.rules.families[name].search(text) is not None
+            return hit
+
+        for tb in self.rules.tiebreaks:
+            if ((category not in tb.over and category != tb.category)
+                    or (urgent and not tb.urgent)
+                    or not all(present(f) for f in tb.when)
+                    or any(present(f) for f in tb.unless)):
+                continue
+            # the first principle that applies decides, even when it keeps the category
+            if tb.category != category:
+                hits.append(Hit("tiebreak", tb.name, tb.category))
+            return tb.category
+        return category
 
     def _calm(self, text: str, hits: list[Hit]) -> str | None:
         for p in self.rules.calm:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,21 @@ class WeightedPattern:
 class UrgentTrigger:
     pattern: re.Pattern[str]
     category: str
+
+
+@dataclass(frozen=True)
+class TieBreak:
+    """One principle for choosing between categories that a message's words all support:
+    when the problem families in `when` are present (and none in `unless`) and the scoring
+    picked one of `over`, the message belongs to `category` (a hazard to life on a street
+    light is a safety case, a quarrel about a leak is a dispute)."""
+
+    name: str
+    when: tuple[str, ...]
+    category: str
+    over: frozenset[str]
+    unless: tuple[str, ...] = ()
+    urgent: bool = False  # also applies to urgent messages, whose danger names a category
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,9 @@ class IntakeRules:
     calm_signal: float = 1.5  # calm tone is only looked for below this much problem signal
     urgent_bonus: float = 2.0  # what the danger an urgency trigger names adds to its category
     duplicates: DuplicateRules = DuplicateRules()
+    # problem families (hazard, quarrel, policy question…) and the principles that use them
+    families: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    tiebreaks: tuple[TieBreak, ...] = ()
 
     def category_name(self, key: str) -> str:
         for c in self.categories:
@@ -141,6 +159,23 @@ def load_rules(path: Path | None = None, categories: tuple[Category, ...] | None
         _compile(t["pattern"], "urgent.triggers", where)  # reported whole if it is wrong
         triggers += [UrgentTrigger(_compile(alt, "urgent.triggers", where), t["category"])
                      for alt in alternatives(t["pattern"])]
+    families = {name: _compile(p, f"families.{name}", where)
+                for name, p in raw.get("families", {}).items()}
+    tiebreaks = []
+    for i, t in enumerate(raw.get("tiebreaks", [])):
+        name = t.get("name", f"#{i + 1}")
+        if t.get("category") not in keys:
+            raise RulesError(f"{where}: tiebreak {name!r} needs a known category")
+        when, unless = _names(t.get("when")), _names(t.get("unless"))
+        over = _names(t.get("over"))
+        for fam in (*when, *unless):
+            if fam not in families:
+                raise RulesError(f"{where}: tiebreak {name!r} names an unknown family {fam!r}")
+        if not when or any(k not in keys for k in over):
+            raise RulesError(f"{where}: tiebreak {name!r} needs `when` families and known "
+                             "categories in `over`")
+        tiebreaks.append(TieBreak(name, when, t["category"], frozenset(over or keys), unless,
+                                  bool(t.get("urgent", False))))
     th = raw.get("thresholds", {})
     location = raw.get("location", {})
     dup = raw.get("duplicates", {})
@@ -178,7 +213,15 @@ def load_rules(path: Path | None = None, categories: tuple[Category, ...] | None
         calm_signal=float(raw.get("calm", {}).get("below_signal", 1.5)),
         calm=tuple(_compile(p, "calm.patterns", where)
                    for p in raw.get("calm", {}).get("patterns", [])),
+        families=families,
+        tiebreaks=tuple(tiebreaks),
     )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def alternatives(pattern: str) -> list[str]:
