@@ -261,7 +261,7 @@ class Classifier:
 
         for tb in self.rules.tiebreaks:
             if ((category not in tb.over and category != tb.category)
-                    or (urgent and not tb.urgent)
+                    or (urgent and not tb.urgent) or (tb.only_urgent and not urgent)
                     or not all(present(f) for f in tb.when)
                     or any(present(f) for f in tb.unless)):
                 continue

@@ -53,6 +53,7 @@ class TieBreak:
     over: frozenset[str]
     unless: tuple[str, ...] = ()
     urgent: bool = False  # also applies to urgent messages, whose danger names a category
+    only_urgent: bool = False  # applies to urgent messages only (an injured person)
 
 
 @dataclass(frozen=True)
@@ -174,8 +175,11 @@ def load_rules(path: Path | None = None, categories: tuple[Category, ...] | None
         if not when or any(k not in keys for k in over):
             raise RulesError(f"{where}: tiebreak {name!r} needs `when` families and known "
                              "categories in `over`")
+        urgent_mode = t.get("urgent", False)
+        if urgent_mode not in (True, False, "only"):
+            raise RulesError(f"{where}: tiebreak {name!r}: urgent is true, false or \"only\"")
         tiebreaks.append(TieBreak(name, when, t["category"], frozenset(over or keys), unless,
-                                  bool(t.get("urgent", False))))
+                                  urgent_mode is not False, urgent_mode == "only"))
     th = raw.get("thresholds", {})
     location = raw.get("location", {})
     dup = raw.get("duplicates", {})
