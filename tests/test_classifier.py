@@ -125,14 +125,16 @@ def test_screen_never_skips_a_pattern_that_matches(classifier: Classifier) -> No
     patterns = ([wp.pattern for cat in rules.by_category.values() for wp in cat.patterns]
                 + [wp.pattern for wp in rules.signal_patterns]
                 + [t.pattern for t in rules.urgent_triggers]
-                + [p for pats in rules.vetoes.values() for p in pats])
+                + [p for pats in rules.vetoes.values() for p in pats]
+                + list(rules.families.values()))
     screen = Screen(patterns)
     assert sum(prefixes(p) is not None for p in patterns) > len(patterns) // 2
     data = Path(__file__).resolve().parent / "data"
     training = [data / "intake_corpus.jsonl", *sorted(data.glob("intake_train*.jsonl"))]
     texts = [json.loads(line)["text"] for path in training
              for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts += ["KTV吵死了", "ktv吵死了", "^$", "3#楼", "井盖没了", "又停水了 咋回事"]
+    texts += ["KTV吵死了", "ktv吵死了", "^$", "3#楼", "井盖没了", "又停水了 咋回事",
+              "好的", "收到谢谢", "人没气了", "晚上11点还在装修"]
     for text in texts:
         text = normalise(text)
         candidates = set(screen.candidates(text))

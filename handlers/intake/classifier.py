@@ -105,7 +105,17 @@ class Classifier:
         self._n_category = len(self._category_patterns)
         self._n_signal = self._n_category + len(rules.signal_patterns)
         self._n_urgent = self._n_signal + len(rules.urgent_triggers)
+        self._n_veto = self._n_urgent + len(self._veto_patterns)
+        patterns += list(rules.calm)
+        self._n_calm = self._n_veto + len(rules.calm)
+        # the tie-break families go last: a family none of whose keys occur is absent
+        self._family_names = list(rules.families)
+        patterns += [rules.families[name] for name in self._family_names]
         self._screen = Screen(patterns)
+        # one look-up per distinct token: its category keywords and its problem signal
+        self._token_table: dict[str, tuple[tuple[tuple[str, float], ...], float | None]] = {
+            word: (tuple(self._keyword_index.get(word, ())), rules.signals.get(word))
+            for word in set(self._keyword_index) | set(rules.signals)}
 
     @classmethod
     def default(cls) -> Classifier:
@@ -140,34 +150,38 @@ class Classifier:
         if len(text) > self.rules.max_request_chars:
             return self._silent(raw_text, "too-long", f"超过{self.rules.max_request_chars}字")
 
-        tokens = [t.lower() for t in self.tokens(text)]
+        seen = dict.fromkeys(self.tokens(text.lower()))  # distinct tokens, in order
         hits: list[Hit] = []
         scores: dict[str, float] = {}
-        seen: set[str] = set()
-        for tok in tokens:
-            if tok in seen:
+        signal = 0.0
+        signal_hits: list[Hit] = []
+        table = self._token_table
+        for tok in seen:
+            if (entry := table.get(tok)) is None:
                 continue
-            seen.add(tok)
-            for key, weight in self._keyword_index.get(tok, ()):
+            keywords, w = entry
+            for key, weight in keywords:
                 scores[key] = scores.get(key, 0.0) + weight
                 hits.append(Hit("keyword", tok, key, weight))
+            if w is not None:
+                signal += w
+                signal_hits.append(Hit("signal", tok, None, w))
         candidates = self._screen.candidates(text)  # sorted: split by the section bounds
-        n_cat, n_sig, n_urg = self._n_category, self._n_signal, self._n_urgent
-        a, b, c = (bisect_left(candidates, n) for n in (n_cat, n_sig, n_urg))
-        category_ids = candidates[:a]
+        n_cat, n_sig, n_urg, n_veto, n_calm = (self._n_category, self._n_signal, self._n_urgent,
+                                               self._n_veto, self._n_calm)
+        a, b, c, d, e = (bisect_left(candidates, n)
+                         for n in (n_cat, n_sig, n_urg, n_veto, n_calm))
         signal_ids = [i - n_cat for i in candidates[a:b]]
         urgent_ids = [i - n_sig for i in candidates[b:c]]
-        veto_ids = [i - n_urg for i in candidates[c:]]
-        for i in category_ids:
+        veto_ids = [i - n_urg for i in candidates[c:d]]
+        calm_ids = [i - n_veto for i in candidates[d:e]]
+        families = {self._family_names[i - n_calm] for i in candidates[e:]}
+        for i in candidates[:a]:
             pattern, key, weight = self._category_patterns[i]
             if pattern.search(text):
                 scores[key] = scores.get(key, 0.0) + weight
                 hits.append(Hit("pattern", pattern.pattern, key, weight))
-        signal = 0.0
-        for tok in seen:
-            if (w := self.rules.signals.get(tok)) is not None:
-                signal += w
-                hits.append(Hit("signal", tok, None, w))
+        hits += signal_hits
         for i in signal_ids:
             wp = self.rules.signal_patterns[i]
             if m := wp.pattern.search(text):
@@ -192,7 +206,7 @@ class Classifier:
             scores[urgent_category] = scores.get(urgent_category, 0.0) + bonus
             hits.append(Hit("urgent", "danger", urgent_category, bonus))
             category = max(scores.items(), key=lambda kv: (kv[1], -self._order(kv[0])))[0]
-            category = self._tiebreak(text, category, hits, urgent=True)
+            category = self._tiebreak(text, category, hits, families, urgent=True)
             return Decision(raw_text, True, category, True, self._locations.extract(text),
                             0.95, tuple(hits), scores, "urgent")
 
@@ -208,14 +222,14 @@ class Classifier:
         # vetoes only matter for what would otherwise be a request
         veto = self._veto(text, hits, veto_ids) if candidate else None
         if candidate and veto is None and signal < self.rules.calm_signal:
-            veto = self._calm(text, hits)
+            veto = self._calm(text, hits, calm_ids)
         is_request = candidate and veto is None
         if not is_request:
             reason = veto or ("no-category" if best_key is None else "weak")
             return Decision(raw_text, False, None, False, None,
                             _confidence(best, second, signal, self.rules.request_score, False),
                             tuple(hits), scores, reason)
-        category = self._tiebreak(text, best_key, hits, urgent=False)
+        category = self._tiebreak(text, best_key, hits, families, urgent=False)
         return Decision(raw_text, True, category, False, self._locations.extract(text),
                         _confidence(best, second, signal, self.rules.request_score, True),
                         tuple(hits), scores, "request")
@@ -248,15 +262,17 @@ class Classifier:
                     return m.group(0)
         return None
 
-    def _tiebreak(self, text: str, category: str, hits: list[Hit], *, urgent: bool) -> str:
+    def _tiebreak(self, text: str, category: str, hits: list[Hit], possible: set[str], *,
+                  urgent: bool) -> str:
         """The first principle (rules file, [[tiebreaks]]) that applies decides between the
-        categories the words support; the families are searched only when a rule needs them,
-        and once per message."""
+        categories the words support. A family is searched only when a rule needs it and the
+        screen says it can occur (`possible`), and once per message."""
         found: dict[str, bool] = {}
 
         def present(name: str) -> bool:
             if (hit := found.get(name)) is None:
-                hit = found[name] = self.rules.families[name].search(text) is not None
+                hit = found[name] = (name in possible
+                                     and self.rules.families[name].search(text) is not None)
             return hit
 
         for tb in self.rules.tiebreaks:
@@ -271,8 +287,9 @@ class Classifier:
             return tb.category
         return category
 
-    def _calm(self, text: str, hits: list[Hit]) -> str | None:
-        for p in self.rules.calm:
+    def _calm(self, text: str, hits: list[Hit], ids: list[int]) -> str | None:
+        for i in ids:
+            p = self.rules.calm[i]
             if p.search(text):
                 hits.append(Hit("veto", f"calm: {p.pattern}"))
                 return "calm"

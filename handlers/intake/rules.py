@@ -231,7 +231,10 @@ def _names(value: Any) -> tuple[str, ...]:
 def alternatives(pattern: str) -> list[str]:
     """A pattern's top-level alternatives (`a|b(c|d)|e` -> a, b(c|d), e), for rules where any
     match is enough. Each alternative is then filed by its own first characters (screen.py), so
-    a long family of danger words costs only the searches of the words that can occur."""
+    a long family of danger words costs only the searches of the words that can occur. A pattern
+    that is one plain group, `(a|b|c)`, is split like `a|b|c`."""
+    if (inner := _one_group(pattern)) is not None:
+        return alternatives(inner)
     parts, depth, start, i, in_class = [], 0, 0, 0, False
     while i < len(pattern):
         ch = pattern[i]
@@ -254,6 +257,32 @@ def alternatives(pattern: str) -> list[str]:
         i += 1
     parts.append(pattern[start:])
     return parts if all(parts) else [pattern]
+
+
+def _one_group(pattern: str) -> str | None:
+    """The inside of a pattern that is a single capturing group and nothing else, or None."""
+    if not pattern.startswith("(") or pattern.startswith("(?") or not pattern.endswith(")"):
+        return None
+    depth, i, in_class = 0, 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]":
+                i += 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return pattern[1:-1] if i == len(pattern) - 1 else None
+        i += 1
+    return None
 
 
 def default_userdict() -> Path:
