@@ -17,7 +17,7 @@ from typing import NamedTuple
 import jieba
 
 from handlers.intake.location import Location, LocationExtractor
-from handlers.intake.rules import IntakeRules, default_userdict, load_rules
+from handlers.intake.rules import IntakeRules, alternatives, default_userdict, load_rules
 from handlers.intake.screen import Screen
 
 _MENTION = re.compile(r"@[^\s@\u2005]{1,20}[\s\u2005]?")
@@ -64,12 +64,18 @@ class Decision:
         }
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def normalise(text: str) -> str:
-    """Full-width to half-width, @-names and sticker codes out, whitespace folded."""
+    """Full-width to half-width, @-names and sticker codes out, whitespace folded. Each step
+    runs only when its character occurs: most messages have no @ and no sticker."""
     text = unicodedata.normalize("NFKC", text)
-    text = _MENTION.sub(" ", text)
-    text = _STICKER.sub(" ", text)
-    return re.sub(r"\s+", " ", text).strip()
+    if "@" in text:
+        text = _MENTION.sub(" ", text)
+    if "[" in text:
+        text = _STICKER.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
 
 
 class Classifier:
@@ -108,10 +114,16 @@ class Classifier:
         self._n_veto = self._n_urgent + len(self._veto_patterns)
         patterns += list(rules.calm)
         self._n_calm = self._n_veto + len(rules.calm)
-        # the tie-break families go last: a family none of whose keys occur is absent
-        self._family_names = list(rules.families)
-        patterns += [rules.families[name] for name in self._family_names]
+        # The tie-break families go last, each split into its alternatives (a family is a long
+        # list of words, and one search of the whole list tries every word at every place):
+        # only the alternatives whose keys occur are searched.
+        self._family_alts = [(name, re.compile(alt, pattern.flags))
+                             for name, pattern in rules.families.items()
+                             for alt in alternatives(pattern.pattern)]
+        patterns += [p for _, p in self._family_alts]
         self._screen = Screen(patterns)
+        self._bounds = (self._n_category, self._n_signal, self._n_urgent, self._n_veto,
+                        self._n_calm)
         # one look-up per distinct token: its category keywords and its problem signal
         self._token_table: dict[str, tuple[tuple[tuple[str, float], ...], float | None]] = {
             word: (tuple(self._keyword_index.get(word, ())), rules.signals.get(word))
@@ -167,15 +179,20 @@ class Classifier:
                 signal += w
                 signal_hits.append(Hit("signal", tok, None, w))
         candidates = self._screen.candidates(text)  # sorted: split by the section bounds
-        n_cat, n_sig, n_urg, n_veto, n_calm = (self._n_category, self._n_signal, self._n_urgent,
-                                               self._n_veto, self._n_calm)
-        a, b, c, d, e = (bisect_left(candidates, n)
-                         for n in (n_cat, n_sig, n_urg, n_veto, n_calm))
+        n_cat, n_sig, n_urg, n_veto, n_calm = self._bounds
+        a = bisect_left(candidates, n_cat)
+        b = bisect_left(candidates, n_sig, a)
+        c = bisect_left(candidates, n_urg, b)
+        d = bisect_left(candidates, n_veto, c)
+        e = bisect_left(candidates, n_calm, d)
         signal_ids = [i - n_cat for i in candidates[a:b]]
         urgent_ids = [i - n_sig for i in candidates[b:c]]
         veto_ids = [i - n_urg for i in candidates[c:d]]
         calm_ids = [i - n_veto for i in candidates[d:e]]
-        families = {self._family_names[i - n_calm] for i in candidates[e:]}
+        families: dict[str, list[re.Pattern[str]]] = {}
+        for i in candidates[e:]:
+            name, alt = self._family_alts[i - n_calm]
+            families.setdefault(name, []).append(alt)
         for i in candidates[:a]:
             pattern, key, weight = self._category_patterns[i]
             if pattern.search(text):
@@ -194,9 +211,19 @@ class Classifier:
 
         urgent_category = self._urgent(text, hits, urgent_ids)
 
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], self._order(kv[0])))
-        best_key, best = ranked[0] if ranked else (None, 0.0)
-        second = ranked[1][1] if len(ranked) > 1 else 0.0
+        # the best category (ties go to the one listed first in categories.toml), and the
+        # runner-up's score
+        best_key: str | None = None
+        best = second = 0.0
+        order = self._category_order
+        for key, score in scores.items():
+            if best_key is None or score > best or (
+                    score == best and order.get(key, 99) < order.get(best_key, 99)):
+                if best_key is not None:
+                    second = best
+                best_key, best = key, score
+            elif score > second:
+                second = score
 
         if urgent_category:
             # An emergency is never silenced. The danger named by the trigger (smoke, a fight)
@@ -262,24 +289,25 @@ class Classifier:
                     return m.group(0)
         return None
 
-    def _tiebreak(self, text: str, category: str, hits: list[Hit], possible: set[str], *,
-                  urgent: bool) -> str:
+    def _tiebreak(self, text: str, category: str, hits: list[Hit],
+                  possible: dict[str, list[re.Pattern[str]]], *, urgent: bool) -> str:
         """The first principle (rules file, [[tiebreaks]]) that applies decides between the
         categories the words support. A family is searched only when a rule needs it and the
         screen says it can occur (`possible`), and once per message."""
         found: dict[str, bool] = {}
-
-        def present(name: str) -> bool:
-            if (hit := found.get(name)) is None:
-                hit = found[name] = (name in possible
-                                     and self.rules.families[name].search(text) is not None)
-            return hit
-
         for tb in self.rules.tiebreaks:
             if ((category not in tb.over and category != tb.category)
                     or (urgent and not tb.urgent) or (tb.only_urgent and not urgent)
-                    or not all(present(f) for f in tb.when)
-                    or any(present(f) for f in tb.unless)):
+                    or not all(name in possible for name in tb.when)):
+                continue
+            applies = True
+            for name in (*tb.when, *tb.unless):
+                if (hit := found.get(name)) is None:
+                    hit = found[name] = any(alt.search(text) for alt in possible.get(name, ()))
+                if hit != (name in tb.when):
+                    applies = False
+                    break
+            if not applies:
                 continue
             # the first principle that applies decides, even when it keeps the category
             if tb.category != category:

@@ -240,11 +240,10 @@ class Screen:
         characters and two-character pairs are met with the index by set intersection, so the
         per-character work is done in C."""
         found = set(self._always)
-        by_char, by_pair, starts = self._by_char, self._by_pair, self._pair_starts
+        by_char, by_pair = self._by_char, self._by_pair
         for ch in self._chars.intersection(text):
             found.update(by_char[ch])
-        pairs = {text[i:i + 2] for i, ch in enumerate(text) if ch in starts}
-        for pair in self._pairs.intersection(pairs):
+        for pair in self._pairs.intersection(map(str.__add__, text, text[1:])):
             found.update(by_pair[pair])
         if self._start:
             for key in {text[:1], text[:2]}:
