@@ -122,6 +122,9 @@ class Classifier:
                              for alt in alternatives(pattern.pattern)]
         patterns += [p for _, p in self._family_alts]
         self._screen = Screen(patterns)
+        # each principle with the families it looks at, its `when` ones first
+        self._tiebreaks = [(tb, (*tb.when, *tb.unless), frozenset(tb.when))
+                           for tb in rules.tiebreaks]
         self._bounds = (self._n_category, self._n_signal, self._n_urgent, self._n_veto,
                         self._n_calm)
         # one look-up per distinct token: its category keywords and its problem signal
@@ -295,16 +298,16 @@ class Classifier:
         categories the words support. A family is searched only when a rule needs it and the
         screen says it can occur (`possible`), and once per message."""
         found: dict[str, bool] = {}
-        for tb in self.rules.tiebreaks:
+        for tb, names, when in self._tiebreaks:
             if ((category not in tb.over and category != tb.category)
-                    or (urgent and not tb.urgent) or (tb.only_urgent and not urgent)
-                    or not all(name in possible for name in tb.when)):
+                    or (urgent and not tb.urgent) or (tb.only_urgent and not urgent)):
                 continue
             applies = True
-            for name in (*tb.when, *tb.unless):
+            for name in names:
                 if (hit := found.get(name)) is None:
-                    hit = found[name] = any(alt.search(text) for alt in possible.get(name, ()))
-                if hit != (name in tb.when):
+                    alts = possible.get(name)
+                    hit = found[name] = alts is not None and any(a.search(text) for a in alts)
+                if hit != (name in when):
                     applies = False
                     break
             if not applies:

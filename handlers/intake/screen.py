@@ -218,35 +218,30 @@ class Screen:
     `screen_keys`)."""
 
     def __init__(self, patterns: Sequence[re.Pattern[str]]) -> None:
-        self._always: list[int] = []
+        self._always_list: list[int] = []
         self._by_char: dict[str, list[int]] = {}
         self._by_pair: dict[str, list[int]] = {}
         self._start: dict[str, list[int]] = {}  # anchored patterns, by the text's beginning
         for i, p in enumerate(patterns):
             keys, at_start = screen_keys(p)
             if keys is None:
-                self._always.append(i)
+                self._always_list.append(i)
                 continue
             for key in keys:
                 table = (self._start if at_start
                          else self._by_char if len(key) == 1 else self._by_pair)
                 table.setdefault(key, []).append(i)
+        self._always = frozenset(self._always_list)
         self._chars = frozenset(self._by_char)
         self._pairs = frozenset(self._by_pair)
-        self._pair_starts = frozenset(key[0] for key in self._by_pair)
 
     def candidates(self, text: str) -> list[int]:
         """Indexes of the patterns that may match `text`, in their order. The message's
         characters and two-character pairs are met with the index by set intersection, so the
         per-character work is done in C."""
-        found = set(self._always)
-        by_char, by_pair = self._by_char, self._by_pair
-        for ch in self._chars.intersection(text):
-            found.update(by_char[ch])
-        for pair in self._pairs.intersection(map(str.__add__, text, text[1:])):
-            found.update(by_pair[pair])
-        if self._start:
-            for key in {text[:1], text[:2]}:
-                if (ids := self._start.get(key)) is not None:
-                    found.update(ids)
+        found = set(self._always).union(
+            *map(self._by_char.__getitem__, self._chars.intersection(text)),
+            *map(self._by_pair.__getitem__,
+                 self._pairs.intersection(map(str.__add__, text, text[1:]))),
+            self._start.get(text[:1], ()), self._start.get(text[:2], ()))
         return sorted(found)
