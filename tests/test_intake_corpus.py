@@ -40,13 +40,14 @@ def test_corpus_files_are_well_formed() -> None:
 
 
 def test_training_split(classifier: Classifier) -> None:
-    """Floors a little under what the split reaches. The fifth and sixth files (urgency and
-    near misses; unseen phrasing) were written to be hard and measured before tuning, so the
-    split's category figure is lower than round 1's 0.98 on the first four files."""
+    """Floors a little under what the split reaches (1710 messages after round 3: P 0.993,
+    R 0.993, category 0.985, urgent R 1.0 P 0.995, location 0.990). The fifth to tenth files
+    were written to be hard (urgency, near misses, category boundaries, unseen phrasing) and
+    measured before tuning; their before-figures are in the commits that added them."""
     r = measure(classifier, TRAIN, "train")
     print(r.summary())
     assert r.precision >= 0.98 and r.recall >= 0.98, r.summary()
-    assert r.category_accuracy >= 0.95, r.summary()
+    assert r.category_accuracy >= 0.97, r.summary()
     assert r.urgent_recall == 1.0 and r.urgent_precision >= 0.95, r.summary()
     assert r.location_rate >= 0.98, r.summary()
 
