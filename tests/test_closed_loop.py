@@ -169,7 +169,7 @@ async def test_urge_reminds_the_worker_at_most_once_an_hour(bot: Harness) -> Non
     assert "已提醒网格员李娜" in ok
     assert any("催办" in t and f"#{no}" in t for t in await private(bot, "李娜"))
     [too_soon] = await say(bot, "王芳", f"催办 #{no}")
-    assert "60分钟内已经催办过" in too_soon
+    assert "刚刚已经催办过" in too_soon and "1小时后" in too_soon
     bot.clock.advance(minutes=61)
     [again] = await say(bot, "王芳", f"催办 #{no}")
     assert "已提醒" in again

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from handlers.context import Context
 from handlers.intake.location import LocationExtractor
 from handlers.privacy import mask
+from handlers.texts import formats
 from storage import queries
 from storage.models import WEB_CONTACT_PREFIX, Case, CaseSupporter, ChatGroup, Person, Priority
 
@@ -40,6 +41,14 @@ def case_facts(ctx: Context, case: Case) -> dict[str, Any]:
         place = parsed.masked if parsed else case.location
     return {"no": case.no, "category_name": ctx.category_name(case.category), "location": place,
             "full_location": case.location}
+
+
+def titled(person: Person | None) -> str | None:
+    """A person as residents are told who acts on their case, with their title: a leader or
+    staff member who takes a step is not to be called 网格员."""
+    if person is None:
+        return None
+    return formats("titled", role=str(person.role), name=person.name)
 
 
 def post_to_group(session: Session, ctx: Context, case: Case, template: str, /,

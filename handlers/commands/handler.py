@@ -14,7 +14,7 @@ from sqlmodel import Session, col, or_, select
 
 from handlers.cases import actions, workflow
 from handlers.cases.actions import Refusal
-from handlers.cases.relay import case_facts
+from handlers.cases.relay import case_facts, titled
 from handlers.cases.timers import current_due
 from handlers.commands.parser import Command
 from handlers.commands.permissions import (
@@ -29,6 +29,7 @@ from handlers.commands.permissions import (
 from handlers.context import Context
 from handlers.notices import chat as notice_chat
 from handlers.notices.errors import NoticeError
+from handlers.privacy import mask
 from storage import queries
 from storage.models import (
     Case,
@@ -303,9 +304,16 @@ def _detail(session: Session, ctx: Context, case: Case, *, private: bool) -> dic
     events = queries.case_events(session, case_id=case.id or 0)
     notes = [e for e in events if e.action in ("progress", "dispatch", "resolve", "reject")]
     facts = case_facts(ctx, case)
+    latest = notes[-1].note if notes else None
+    dispatched_to = case.dispatched_to
     if private:
         facts["location"] = case.location
+    else:
+        # the group is semi-public: a phone or room number in a worker's note stays private,
+        # as it does when the note itself was relayed
+        latest = mask(latest) if latest else latest
+        dispatched_to = mask(dispatched_to) if dispatched_to else dispatched_to
     return {**_line(session, ctx, case), **facts, "reported_at": ctx.when(case.created_at),
-            "worker": worker.name if worker and case.assignee_id else None,
-            "dispatched_to": case.dispatched_to, "merged_into": case.merged_into,
-            "latest": notes[-1].note if notes else None}
+            "worker": titled(worker) if worker and case.assignee_id else None,
+            "dispatched_to": dispatched_to, "merged_into": case.merged_into,
+            "latest": latest}

@@ -15,7 +15,7 @@ from datetime import timedelta
 from sqlmodel import Session
 
 from handlers.cases.actions import add_supporter, restart_clock, worker_of
-from handlers.cases.relay import URGENT_PRIORITY, case_facts
+from handlers.cases.relay import URGENT_PRIORITY, case_facts, titled
 from handlers.cases.workflow import STATUS_NAMES
 from handlers.commands.handler import run_command
 from handlers.commands.parser import parse as parse_command
@@ -222,7 +222,7 @@ def _join(session: Session, ctx: Context, case: Case, person: Person, msg: Inbou
     text = ctx.texts.render(
         "dup_repeat" if same else "dup_joined", reporter=person.name,
         status=STATUS_NAMES[case.status],
-        worker=worker.name if worker and case.assignee_id else None,
+        worker=titled(worker) if worker and case.assignee_id else None,
         **{k: facts[k] for k in ("no", "category_name", "location")})
     queries.enqueue(session, room_id=msg.room_id, text=text, mention_ids=[person.contact_id],
                     case_id=case.id, priority=URGENT_PRIORITY if case.urgent else 0)
@@ -269,25 +269,27 @@ def _alert_staff(session: Session, ctx: Context, case: Case, *, grid: Grid,
         location=case.location, reporter=reporter.name, group_topic=group.topic or grid.name,
         text=case.text, respond=deadline.phrase,
     )
-    notified = []
+    notified: list[Person] = []
     for person in staff:
         if person.contact_id == reporter.contact_id:
             continue
         queries.enqueue(session, contact_id=person.contact_id, text=text, case_id=case.id,
                         priority=URGENT_PRIORITY)
-        notified.append(person.name)
+        notified.append(person)
     if notified:
         queries.record_event(session, case=case, actor_id=None, action="notify",
                              from_status=None, to_status=None,
-                             note=event_note("urgent_notified", people=notified), at=ctx.now())
+                             note=event_note("urgent_notified", people=[p.name for p in notified]),
+                             at=ctx.now())
     else:
         log.warning("urgent case #%s in grid %s has no worker or leader to alert", case.no,
                     grid.name)
-    return notified
+    # the reporter is told who is coming by title: 网格员王磊、网格长赵敏
+    return [titled(p) or p.name for p in notified]
 
 
 def _worker_name(staff: list[Person]) -> str | None:
-    return staff[0].name if staff else None
+    return titled(staff[0]) if staff else None
 
 
 def _category_name(ctx: Context, case: Case) -> str:
