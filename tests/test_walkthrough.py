@@ -74,3 +74,15 @@ async def test_an_emergency_names_who_was_told_and_tells_them_how_to_take_it(
     no = int(ack.split("#")[1].split("（")[0])
     alerts = [t for t in await private(bot, "王磊") if "紧急工单" in t]
     assert len(alerts) == 1 and f"回复“接单 #{no}”即可受理" in alerts[0]
+
+
+async def test_assigning_a_case_to_whoever_holds_it_is_refused_not_relayed(bot: Harness) -> None:
+    no = await report(bot)
+    [assigned] = await say(bot, "张强", f"指派 #{no} @李娜")
+    assert "已安排网格员李娜负责" in assigned
+    [told] = [t for t in await private(bot, "李娜") if "新指派" in t]
+    # the case is accepted for her already: 接单 would be refused, so it is not suggested
+    assert "由网格长张强指派" in told and "接单" not in told and f"办结 #{no}" in told
+    assert await say(bot, "张强", f"指派 #{no} @李娜") == [
+        f"@张强 #{no} 已由网格员李娜负责，无需重复指派。"]
+    assert len([t for t in await private(bot, "李娜") if "新指派" in t]) == 1

@@ -145,12 +145,15 @@ def assign(session: Session, ctx: Context, case: Case, actor: Person, assignee: 
                       grid=_grid_name(session, case),
                       names="、".join(p.name for p in
                                      queries.grid_staff(session, grid_id=case.grid_id)))
+    if case.assignee_id == assignee.id and case.status == CaseStatus.ACCEPTED:
+        # the group would hear the same news twice and the worker get a "new" case they hold
+        raise Refusal("refuse_same_assignee", no=case.no, worker=titled(assignee))
     _move(session, ctx, case, "assign", actor, note=event_note("assigned", worker=assignee.name))
     _take(ctx, case, assignee)
     post_to_group(session, ctx, case, "relay_assigned", worker=titled(assignee),
                   due=ctx.when(case.resolve_due_at))
     if assignee.id != actor.id:
-        tell(session, ctx, assignee, "assigned_private", case=case, by=actor.name,
+        tell(session, ctx, assignee, "assigned_private", case=case, by=titled(actor),
              text=case.text, due=ctx.when(case.resolve_due_at), urgent=case.urgent)
 
 
