@@ -86,3 +86,22 @@ async def test_assigning_a_case_to_whoever_holds_it_is_refused_not_relayed(bot: 
     assert await say(bot, "张强", f"指派 #{no} @李娜") == [
         f"@张强 #{no} 已由网格员李娜负责，无需重复指派。"]
     assert len([t for t in await private(bot, "李娜") if "新指派" in t]) == 1
+
+
+async def test_with_supporters_the_rating_question_names_who_rates(bot: Harness) -> None:
+    no = await report(bot)
+    [joined] = await say(bot, "刘大爷", "我家也是")
+    assert f"#{no}" in joined
+    [done] = await say(bot, "李娜", f"办结 #{no} 已更换灯泡")
+    assert done.startswith("@王芳 @刘大爷 ") and "请反映问题的王芳直接回复“满意”" in done
+    assert await say(bot, "刘大爷", "满意") == []  # not his to rate: read as chit-chat
+    [thanks] = await say(bot, "王芳", "满意")
+    assert "感谢王芳的评价（满意）" in thanks and "感谢您" not in thanks
+
+
+async def test_alone_the_reporter_is_asked_as_you(bot: Harness) -> None:
+    no = await report(bot)
+    [done] = await say(bot, "李娜", f"办结 #{no} 已更换灯泡")
+    assert "请直接回复“满意”" in done
+    [thanks] = await say(bot, "王芳", "满意")
+    assert "感谢您的评价（满意）" in thanks

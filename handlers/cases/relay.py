@@ -60,7 +60,10 @@ def post_to_group(session: Session, ctx: Context, case: Case, template: str, /,
     at = " ".join(f"@{p.name}" for p in people)
     safe = {k: mask(v) if isinstance(v, str) and k in ("note", "reason") else v
             for k, v in variables.items()}
-    text = ctx.texts.render(template, at=at, **case_facts(ctx, case), **safe)
+    # reporter/others: only the reporter rates, so a question to rate names them when
+    # supporters are @-ed too
+    text = ctx.texts.render(template, at=at, reporter=people[0].name if people else "",
+                            others=len(people) > 1, **case_facts(ctx, case), **safe)
     queries.enqueue(session, room_id=group.room_id, text=text,
                     mention_ids=[p.contact_id for p in people], case_id=case.id,
                     priority=URGENT_PRIORITY if case.urgent else 0)
