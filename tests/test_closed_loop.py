@@ -118,6 +118,9 @@ async def test_help_depends_on_the_role(bot: Harness) -> None:
     assert "催办" in resident and "接单" not in resident
     assert "接单" in worker and "指派" not in worker
     assert "指派" in leader
+    assert "发布通知" not in leader and "发布通知" not in worker
+    [staff] = await say(bot, "周主任", "帮助", room=STAFF_ROOM)
+    assert "发布通知" in staff and "确认发布" in staff
 
 
 async def test_sentences_that_start_like_commands_are_not_commands(bot: Harness) -> None:

@@ -73,7 +73,8 @@ def run_command(session: Session, ctx: Context, cmd: Command, person: Person,
         return _act(session, ctx, reply, cmd, person, case, room_id)
     if cmd.name == "help":
         reply.send("help", worker=WORKER.allows(session, person, None),
-                   leader=LEADER.allows(session, person, None))
+                   leader=LEADER.allows(session, person, None),
+                   publisher=PUBLISHER.allows(session, person, None))
         return True
     if cmd.malformed:
         reply.send("usage", usage=cmd.spec.usage, missing="、".join(cmd.missing))
@@ -242,7 +243,7 @@ def _notice(session: Session, ctx: Context, reply: Reply, cmd: Command, person: 
         else:
             answer = notice_chat.discard(session, ctx, person)
     except NoticeError as exc:
-        reply.send("notice_refused", reason=str(exc))
+        reply.send("notice_refused", reason=str(exc), discarding=cmd.name == "cancel_publish")
         return
     reply.send(answer.template, **answer.variables)
 
