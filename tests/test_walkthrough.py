@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from bot.transport.sim import SimTransport
+from storage import queries
+from storage.db import session_scope
 from tests.auxil.chat import private, report, say
 from tests.conftest import Harness
 
@@ -105,3 +107,21 @@ async def test_alone_the_reporter_is_asked_as_you(bot: Harness) -> None:
     assert "请直接回复“满意”" in done
     [thanks] = await say(bot, "王芳", "满意")
     assert "感谢您的评价（满意）" in thanks
+
+
+async def test_a_resident_repeating_a_complaint_hears_back_once_not_each_time(
+        bot: Harness) -> None:
+    room = "hepingyuan@chatroom"  # 和平苑网格: residents 马先生, 黄女士
+    [ack] = await say(bot, "黄女士", "楼上装修太吵了", room=room)
+    assert "已登记为 #1" in ack
+    [added] = await say(bot, "黄女士", "楼上装修太吵了 中午也在砸墙", room=room)
+    assert "补充的情况已记录" in added
+    for n in range(3):
+        assert await say(bot, "黄女士", f"楼上装修太吵了 第{n + 3}遍", room=room) == []
+    bot.clock.advance(minutes=31)
+    [later] = await say(bot, "黄女士", "楼上装修还是太吵了", room=room)
+    assert "补充的情况已记录" in later
+    # every message is kept on the case all the same
+    with session_scope(bot.runtime.engine) as session:  # type: ignore[arg-type]
+        events = queries.case_events(session, case_id=queries.get_case(session, no=1).id)
+        assert [e.action for e in events].count("repeat") == 5

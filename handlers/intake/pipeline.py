@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from handlers.cases.actions import add_supporter, restart_clock, worker_of
 from handlers.cases.relay import URGENT_PRIORITY, case_facts, titled
@@ -25,7 +25,16 @@ from handlers.intake.duplicates import find_duplicate, latest_case_in_group
 from handlers.notices.receipts import record_receipt
 from handlers.texts import event_note
 from storage import queries
-from storage.models import Case, CaseStatus, ChatGroup, Grid, InboundMessage, Person, Role
+from storage.models import (
+    Case,
+    CaseEvent,
+    CaseStatus,
+    ChatGroup,
+    Grid,
+    InboundMessage,
+    Person,
+    Role,
+)
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +212,7 @@ def _join(session: Session, ctx: Context, case: Case, person: Person, msg: Inbou
     """A report of a problem already open: the reporter's own repeat adds to the case, anyone
     else becomes a supporter. A repeat that is urgent makes the case urgent."""
     same = person.id == case.reporter_id
+    answered = _joined_lately(session, ctx, case, person)
     if not same:
         add_supporter(session, case, person)
     queries.record_event(session, case=case, actor_id=person.id,
@@ -217,6 +227,8 @@ def _join(session: Session, ctx: Context, case: Case, person: Person, msg: Inbou
         assert grid is not None and group is not None
         _alert_staff(session, ctx, case, grid=grid, group=group, reporter=person,
                      staff=queries.grid_staff(session, grid_id=case.grid_id))
+    if answered and not decision.urgent:
+        return  # told moments ago: saying it again for every message only fills the group
     worker = worker_of(session, case)
     facts = case_facts(ctx, case)
     text = ctx.texts.render(
@@ -226,6 +238,21 @@ def _join(session: Session, ctx: Context, case: Case, person: Person, msg: Inbou
         **{k: facts[k] for k in ("no", "category_name", "location")})
     queries.enqueue(session, room_id=msg.room_id, text=text, mention_ids=[person.contact_id],
                     case_id=case.id, priority=URGENT_PRIORITY if case.urgent else 0)
+
+
+#: a resident who adds to the same case again within this time is not answered again
+REPEAT_ANSWER_EVERY = timedelta(minutes=30)
+
+
+def _joined_lately(session: Session, ctx: Context, case: Case, person: Person) -> bool:
+    """Whether this person added to the case lately and heard back: a resident who writes the
+    same complaint ten times in a row gets one "已记录", not ten."""
+    return session.exec(
+        select(CaseEvent.id).where(CaseEvent.case_id == case.id,
+                                   CaseEvent.actor_id == person.id,
+                                   col(CaseEvent.action).in_(("repeat", "support")),
+                                   col(CaseEvent.at) >= ctx.now() - REPEAT_ANSWER_EVERY).limit(1)
+    ).first() is not None
 
 
 def _open_case(session: Session, ctx: Context, msg: InboundMessage, decision: Decision, *,
