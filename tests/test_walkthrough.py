@@ -125,3 +125,13 @@ async def test_a_resident_repeating_a_complaint_hears_back_once_not_each_time(
     with session_scope(bot.runtime.engine) as session:  # type: ignore[arg-type]
         events = queries.case_events(session, case_id=queries.get_case(session, no=1).id)
         assert [e.action for e in events].count("repeat") == 5
+
+
+async def test_a_worker_is_told_which_case_of_a_merge_is_not_theirs(bot: Harness) -> None:
+    other = await report(bot, "小区门口的路灯不亮了", sender="马先生", room="hepingyuan@chatroom")
+    mine = await report(bot)
+    assert await say(bot, "李娜", f"合并 #{mine} #{other}") == [
+        f"@李娜 要并入的 #{other} 不能由您办理："
+        "只有本网格的网格员、网格长或社区工作人员可以办理这个工单。"]
+    [unknown] = await say(bot, "李娜", f"改类 #{mine} 垃圾")
+    assert unknown.startswith("@李娜 没有“垃圾”这个类别。可选：") and unknown.endswith("违章违规。")

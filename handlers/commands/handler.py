@@ -143,7 +143,7 @@ def _perform(session: Session, ctx: Context, reply: Reply, cmd: Command, person:
                 raise Refusal("refuse_unknown_case", no=cmd.second_no)
             if not WORKER.allows(session, person, into):
                 raise Refusal("refuse_role", reason=WORKER.reason_for(session, person, into),
-                              no=into.no)
+                              no=into.no, into=into.no)
             actions.merge(session, ctx, case, into, person)
         case "assign":
             assignee = actions.find_assignee(session, case, cmd.target or "")
