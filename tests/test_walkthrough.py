@@ -4,6 +4,8 @@ replies that read wrongly before — a leader called 网格员, a phone number s
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from bot.transport.sim import SimTransport
@@ -135,3 +137,25 @@ async def test_a_worker_is_told_which_case_of_a_merge_is_not_theirs(bot: Harness
         "只有本网格的网格员、网格长或社区工作人员可以办理这个工单。"]
     [unknown] = await say(bot, "李娜", f"改类 #{mine} 垃圾")
     assert unknown.startswith("@李娜 没有“垃圾”这个类别。可选：") and unknown.endswith("违章违规。")
+
+
+@pytest.mark.parametrize(("level", "scheduler"), [("info", logging.WARNING),
+                                                  ("debug", logging.DEBUG)])
+def test_the_console_of_make_run_is_not_buried_under_the_schedulers_runs(
+        level: str, scheduler: int) -> None:
+    from bot import logs
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level, logging.getLogger("apscheduler").level)
+    try:
+        logs.configure(level=level)
+        assert logging.getLogger("apscheduler").getEffectiveLevel() == scheduler
+        assert logging.getLogger("bot.inbound").getEffectiveLevel() == logging.getLevelName(
+            level.upper())
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])
+        logging.getLogger("apscheduler").setLevel(saved[2])
