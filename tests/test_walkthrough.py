@@ -7,10 +7,12 @@ from __future__ import annotations
 import logging
 
 import pytest
+from sqlmodel import col, select
 
 from bot.transport.sim import SimTransport
 from storage import queries
 from storage.db import session_scope
+from storage.models import InboundMessage
 from tests.auxil.chat import private, report, say
 from tests.conftest import Harness
 
@@ -127,6 +129,9 @@ async def test_a_resident_repeating_a_complaint_hears_back_once_not_each_time(
     with session_scope(bot.runtime.engine) as session:  # type: ignore[arg-type]
         events = queries.case_events(session, case_id=queries.get_case(session, no=1).id)
         assert [e.action for e in events].count("repeat") == 5
+        outcomes = [m.outcome for m in session.exec(select(InboundMessage).order_by(
+            col(InboundMessage.id))).all()]
+        assert outcomes == ["case", "repeat", *["added_quietly"] * 3, "repeat"]
 
 
 async def test_a_worker_is_told_which_case_of_a_merge_is_not_theirs(bot: Harness) -> None:

@@ -53,6 +53,7 @@ class Outcome(enum.StrEnum):
     COMMAND = "command"  # a grid worker's or resident's command
     REPEAT = "repeat"  # the same resident again about a case already open
     SUPPORT = "support"  # another resident about the same problem: joins as a supporter
+    ADDED_QUIETLY = "added_quietly"  # a repeat or support moments after the last: no answer
 
 
 @dataclass(frozen=True)
@@ -94,15 +95,16 @@ def handle_inbound(session: Session, ctx: Context, msg: InboundMessage) -> Resul
         if ctx.classifier.is_me_too(msg.text):
             earlier = latest_case_in_group(session, ctx, group, reporter)
             if earlier is not None:
-                _join(session, ctx, earlier, reporter, msg, decision)
-                return Result(Outcome.SUPPORT, earlier.no, decision)
+                answered = _join(session, ctx, earlier, reporter, msg, decision)
+                return Result(Outcome.SUPPORT if answered else Outcome.ADDED_QUIETLY,
+                              earlier.no, decision)
         return Result(Outcome.SILENT, decision=decision)
     match = find_duplicate(session, ctx, grid_id=group.grid_id, reporter=reporter,
                            decision=decision)
     if match is not None:
-        _join(session, ctx, match.case, reporter, msg, decision)
-        return Result(Outcome.REPEAT if match.same_reporter else Outcome.SUPPORT, match.case.no,
-                      decision)
+        answered = _join(session, ctx, match.case, reporter, msg, decision)
+        outcome = Outcome.REPEAT if match.same_reporter else Outcome.SUPPORT
+        return Result(outcome if answered else Outcome.ADDED_QUIETLY, match.case.no, decision)
     grid = queries.get_grid(session, grid_id=group.grid_id)
     assert grid is not None
     case = _open_case(session, ctx, msg, decision, grid=grid, group=group, reporter=reporter)
@@ -208,9 +210,10 @@ def _attach_photo(session: Session, ctx: Context, msg: InboundMessage) -> None:
 
 
 def _join(session: Session, ctx: Context, case: Case, person: Person, msg: InboundMessage,
-          decision: Decision) -> None:
+          decision: Decision) -> bool:
     """A report of a problem already open: the reporter's own repeat adds to the case, anyone
-    else becomes a supporter. A repeat that is urgent makes the case urgent."""
+    else becomes a supporter. A repeat that is urgent makes the case urgent. Returns whether
+    the person was answered."""
     same = person.id == case.reporter_id
     answered = _joined_lately(session, ctx, case, person)
     if not same:
@@ -228,7 +231,7 @@ def _join(session: Session, ctx: Context, case: Case, person: Person, msg: Inbou
         _alert_staff(session, ctx, case, grid=grid, group=group, reporter=person,
                      staff=queries.grid_staff(session, grid_id=case.grid_id))
     if answered and not decision.urgent:
-        return  # told moments ago: saying it again for every message only fills the group
+        return False  # told moments ago: saying it again for every message fills the group
     worker = worker_of(session, case)
     facts = case_facts(ctx, case)
     text = ctx.texts.render(
@@ -238,6 +241,7 @@ def _join(session: Session, ctx: Context, case: Case, person: Person, msg: Inbou
         **{k: facts[k] for k in ("no", "category_name", "location")})
     queries.enqueue(session, room_id=msg.room_id, text=text, mention_ids=[person.contact_id],
                     case_id=case.id, priority=URGENT_PRIORITY if case.urgent else 0)
+    return True
 
 
 #: a resident who adds to the same case again within this time is not answered again
