@@ -172,7 +172,9 @@ def _weekly(session: Session, ctx: Context, moment: datetime) -> int:
         queries.enqueue(session, room_id=group.room_id, priority=Priority.BULK,
                         text=ctx.texts.render("digest_weekly", scope=scope, period=period,
                                               total=_row(stats.total(mine)),
-                                              ranking=_ranking(mine)))
+                                              ranking=_ranking(mine),
+                                              weights={k: round(v * 100) for k, v in
+                                                       stats.RANK_WEIGHTS.items()}))
         sent += 1
     return sent
 

@@ -74,6 +74,14 @@ class SimTransport(BaseTransport):
     def set_rooms(self, rooms: Sequence[RoomInfo]) -> None:
         self._rooms = {r.id: r for r in rooms}
 
+    def continue_after(self, message_id: str | None) -> None:
+        """Number the next messages after ``message_id``, a message gridbot already stored: WeChat
+        never reuses a message id, and gridbot drops a message whose id it has seen as a
+        redelivery, so a simulator restarted on a kept database must not start again at s1."""
+        last = _seq_of(message_id)
+        current = next(self._seq)
+        self._seq = itertools.count(max(current, last + 1))
+
     def known_room(self, room_id: str) -> bool:
         return room_id in self._rooms
 

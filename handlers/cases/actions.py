@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from handlers.cases import workflow
-from handlers.cases.relay import audience, post_to_group, tell
+from handlers.cases.relay import audience, post_to_group, tell, titled
 from handlers.context import Context
 from handlers.texts import event_note
 from storage import queries
@@ -98,7 +98,7 @@ def _take(ctx: Context, case: Case, person: Person) -> None:
 def accept(session: Session, ctx: Context, case: Case, actor: Person) -> None:
     _move(session, ctx, case, "accept", actor)
     _take(ctx, case, actor)
-    post_to_group(session, ctx, case, "relay_accepted", worker=actor.name,
+    post_to_group(session, ctx, case, "relay_accepted", worker=titled(actor),
                   due=ctx.when(case.resolve_due_at))
 
 
@@ -145,12 +145,15 @@ def assign(session: Session, ctx: Context, case: Case, actor: Person, assignee: 
                       grid=_grid_name(session, case),
                       names="、".join(p.name for p in
                                      queries.grid_staff(session, grid_id=case.grid_id)))
+    if case.assignee_id == assignee.id and case.status == CaseStatus.ACCEPTED:
+        # the group would hear the same news twice and the worker get a "new" case they hold
+        raise Refusal("refuse_same_assignee", no=case.no, worker=titled(assignee))
     _move(session, ctx, case, "assign", actor, note=event_note("assigned", worker=assignee.name))
     _take(ctx, case, assignee)
-    post_to_group(session, ctx, case, "relay_assigned", worker=assignee.name,
+    post_to_group(session, ctx, case, "relay_assigned", worker=titled(assignee),
                   due=ctx.when(case.resolve_due_at))
     if assignee.id != actor.id:
-        tell(session, ctx, assignee, "assigned_private", case=case, by=actor.name,
+        tell(session, ctx, assignee, "assigned_private", case=case, by=titled(actor),
              text=case.text, due=ctx.when(case.resolve_due_at), urgent=case.urgent)
 
 
@@ -167,13 +170,13 @@ def dispatch(session: Session, ctx: Context, case: Case, actor: Person, departme
     if case.assignee_id is None:
         case.assignee_id = actor.id
     case.accepted_at = case.accepted_at or ctx.now()
-    post_to_group(session, ctx, case, "relay_dispatched", worker=actor.name,
+    post_to_group(session, ctx, case, "relay_dispatched", worker=titled(actor),
                   department=department, note=note)
 
 
 def progress(session: Session, ctx: Context, case: Case, actor: Person, note: str) -> None:
     _move(session, ctx, case, "progress", actor, note=note)
-    post_to_group(session, ctx, case, "relay_progress", worker=actor.name, note=note)
+    post_to_group(session, ctx, case, "relay_progress", worker=titled(actor), note=note)
 
 
 def resolve(session: Session, ctx: Context, case: Case, actor: Person, note: str) -> None:
@@ -182,13 +185,13 @@ def resolve(session: Session, ctx: Context, case: Case, actor: Person, note: str
     case.followup_reminded_at = None
     if case.assignee_id is None:
         case.assignee_id = actor.id
-    post_to_group(session, ctx, case, "relay_resolved", worker=actor.name, note=note)
+    post_to_group(session, ctx, case, "relay_resolved", worker=titled(actor), note=note)
 
 
 def reject(session: Session, ctx: Context, case: Case, actor: Person, reason: str) -> None:
     _move(session, ctx, case, "reject", actor, note=reason)
     case.closed_at = ctx.now()
-    post_to_group(session, ctx, case, "relay_rejected", worker=actor.name, reason=reason)
+    post_to_group(session, ctx, case, "relay_rejected", worker=titled(actor), reason=reason)
 
 
 def merge(session: Session, ctx: Context, case: Case, into: Case, actor: Person) -> None:
@@ -206,7 +209,7 @@ def merge(session: Session, ctx: Context, case: Case, into: Case, actor: Person)
     queries.record_event(session, case=into, actor_id=actor.id, action="absorb",
                          from_status=into.status, to_status=into.status,
                          note=event_note("merged_from", no=case.no), at=ctx.now())
-    post_to_group(session, ctx, case, "relay_merged", worker=actor.name, into=into.no)
+    post_to_group(session, ctx, case, "relay_merged", worker=titled(actor), into=into.no)
 
 
 def add_supporter(session: Session, case: Case, person: Person) -> bool:
@@ -267,7 +270,7 @@ def urge(session: Session, ctx: Context, case: Case, person: Person) -> None:
     if worker is not None:
         tell(session, ctx, worker, "urge_private", case=case, reporter=person.name,
              hours=waited, status=workflow.STATUS_NAMES[case.status], urgent=case.urgent)
-    post_to_group(session, ctx, case, "relay_urged", worker=worker.name if worker else None)
+    post_to_group(session, ctx, case, "relay_urged", worker=titled(worker))
 
 
 def recategorize(session: Session, ctx: Context, case: Case, actor: Person, category: str) -> str:

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, or_, select
 
 from handlers.cases import actions, workflow
 from handlers.cases.actions import Refusal
-from handlers.cases.relay import case_facts
+from handlers.cases.relay import case_facts, titled
 from handlers.cases.timers import current_due
 from handlers.commands.parser import Command
 from handlers.commands.permissions import (
@@ -29,6 +29,7 @@ from handlers.commands.permissions import (
 from handlers.context import Context
 from handlers.notices import chat as notice_chat
 from handlers.notices.errors import NoticeError
+from handlers.privacy import mask
 from storage import queries
 from storage.models import (
     Case,
@@ -72,7 +73,8 @@ def run_command(session: Session, ctx: Context, cmd: Command, person: Person,
         return _act(session, ctx, reply, cmd, person, case, room_id)
     if cmd.name == "help":
         reply.send("help", worker=WORKER.allows(session, person, None),
-                   leader=LEADER.allows(session, person, None))
+                   leader=LEADER.allows(session, person, None),
+                   publisher=PUBLISHER.allows(session, person, None))
         return True
     if cmd.malformed:
         reply.send("usage", usage=cmd.spec.usage, missing="、".join(cmd.missing))
@@ -141,7 +143,7 @@ def _perform(session: Session, ctx: Context, reply: Reply, cmd: Command, person:
                 raise Refusal("refuse_unknown_case", no=cmd.second_no)
             if not WORKER.allows(session, person, into):
                 raise Refusal("refuse_role", reason=WORKER.reason_for(session, person, into),
-                              no=into.no)
+                              no=into.no, into=into.no)
             actions.merge(session, ctx, case, into, person)
         case "assign":
             assignee = actions.find_assignee(session, case, cmd.target or "")
@@ -241,7 +243,7 @@ def _notice(session: Session, ctx: Context, reply: Reply, cmd: Command, person: 
         else:
             answer = notice_chat.discard(session, ctx, person)
     except NoticeError as exc:
-        reply.send("notice_refused", reason=str(exc))
+        reply.send("notice_refused", reason=str(exc), discarding=cmd.name == "cancel_publish")
         return
     reply.send(answer.template, **answer.variables)
 
@@ -303,9 +305,16 @@ def _detail(session: Session, ctx: Context, case: Case, *, private: bool) -> dic
     events = queries.case_events(session, case_id=case.id or 0)
     notes = [e for e in events if e.action in ("progress", "dispatch", "resolve", "reject")]
     facts = case_facts(ctx, case)
+    latest = notes[-1].note if notes else None
+    dispatched_to = case.dispatched_to
     if private:
         facts["location"] = case.location
+    else:
+        # the group is semi-public: a phone or room number in a worker's note stays private,
+        # as it does when the note itself was relayed
+        latest = mask(latest) if latest else latest
+        dispatched_to = mask(dispatched_to) if dispatched_to else dispatched_to
     return {**_line(session, ctx, case), **facts, "reported_at": ctx.when(case.created_at),
-            "worker": worker.name if worker and case.assignee_id else None,
-            "dispatched_to": case.dispatched_to, "merged_into": case.merged_into,
-            "latest": notes[-1].note if notes else None}
+            "worker": titled(worker) if worker and case.assignee_id else None,
+            "dispatched_to": dispatched_to, "merged_into": case.merged_into,
+            "latest": latest}

@@ -150,7 +150,7 @@ def perform(session: Session, ctx: Context, viewer: Viewer, case: Case, action: 
                 raise Refusal("refuse_unknown_case", no=values["into"].lstrip("#"))
             if not WORKER.allows(session, person, into):
                 raise Refusal("refuse_role", reason=WORKER.reason_for(session, person, into),
-                              no=into.no)
+                              no=into.no, into=into.no)
             actions.merge(session, ctx, case, into, person)
         case "recategorize":
             key = values["category"]
