@@ -48,3 +48,7 @@ def configure(*, fmt: str = "text", level: str = "info", quiet: bool = False,
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING if quiet else level.upper())
+    # APScheduler logs every run of every job at INFO (six lines a minute with the default
+    # sweeps), which buries gridbot's own lines; its warnings and errors still show
+    logging.getLogger("apscheduler").setLevel(
+        logging.DEBUG if level.upper() == "DEBUG" else max(root.level, logging.WARNING))

@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import col, select
 
 from bot.config import WEEKDAYS, DigestsSettings, Settings, parse_clock, resolve_path
 from bot.inbound import InboundProcessor
@@ -34,6 +36,7 @@ from handlers.texts import Texts
 from handlers.worktime import WorkCalendar
 from storage import db, queries
 from storage.demo_seed import seed_demo
+from storage.models import InboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +243,14 @@ class Runtime:
             sim.set_rooms([RoomInfo(id=v.group.room_id, topic=v.group.topic)
                            for v in queries.list_groups(session)
                            if v.group.account in (None, self.account)])
+            sim.continue_after(session.exec(
+                select(InboundMessage.message_id)
+                .where(InboundMessage.transport == sim.name,
+                       InboundMessage.account == (self.account or ""),
+                       col(InboundMessage.message_id).startswith("s"))
+                # s<n>: the longest id, then the greatest, is the highest number
+                .order_by(sa.func.length(InboundMessage.message_id).desc(),
+                          col(InboundMessage.message_id).desc()).limit(1)).first())
 
     async def stop(self) -> None:
         """Graceful: take no new messages, finish the one in hand, send the message being sent,

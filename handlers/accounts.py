@@ -144,7 +144,9 @@ def create_account(session: Session, *, username: str, password: str, role: str,
         raise AccountError("username_taken", username=username)
     community_row, grid_row = _place(session, role, community, grid)
     person = _person_for(session, username=username, role=AccountRole(role),
-                         grid=grid_row, contact=contact)
+                         grid=grid_row, contact=contact,
+                         community=community_row if role == AccountRole.COMMUNITY_STAFF
+                         else None)
     assert person.id is not None
     if queries.account_for_person(session, person_id=person.id) is not None:
         raise AccountError("contact_has_account", contact=person.contact_id,
@@ -182,7 +184,10 @@ def _place(session: Session, role: str, community: str | None,
 
 
 def _person_for(session: Session, *, username: str, role: AccountRole, grid: Grid | None,
-                contact: str | None) -> Person:
+                contact: str | None, community: Community | None = None) -> Person:
+    """The account's Person. A community staff account's Person serves that community in chat
+    too (``Person.community_id``): linking a contact registered for another community is
+    refused, one registered without a community gets the account's."""
     wanted = PERSON_ROLES[role]
     if not contact:
         if role in GRID_ROLES:
@@ -191,12 +196,16 @@ def _person_for(session: Session, *, username: str, role: AccountRole, grid: Gri
     person = queries.get_person(session, contact_id=contact)
     if person is None:
         person = Person(contact_id=contact, name=username, role=wanted,
-                        grid_id=grid.id if grid else None)
+                        grid_id=grid.id if grid else None,
+                        community_id=community.id if community else None)
         session.add(person)
         session.flush()
         return person
-    if person.role != wanted or (grid is not None and person.grid_id != grid.id):
+    if person.role != wanted or (grid is not None and person.grid_id != grid.id) or (
+            community is not None and person.community_id not in (None, community.id)):
         raise AccountError("contact_role_mismatch", contact=contact, name=person.name)
+    if community is not None:
+        person.community_id = community.id
     return person
 
 

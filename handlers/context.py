@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from handlers.deadlines import Deadlines
 from handlers.intake.classifier import Classifier
 from handlers.notices.receipts import ReceiptRules
-from handlers.texts import Texts
+from handlers.texts import Texts, formats
 from handlers.worktime import WorkCalendar
 
 
@@ -40,9 +40,8 @@ class Context:
             return ""
         local = moment.astimezone(self.calendar.tz)
         today = self.now().astimezone(self.calendar.tz).date()
-        if local.date() == today:
-            return f"今天{local:%H:%M}"
-        return f"{local.month}月{local.day}日 {local:%H:%M}"
+        return formats("moment", month=local.month, day=local.day, time=f"{local:%H:%M}",
+                       today=local.date() == today)
 
     def category_name(self, key: str) -> str:
         return self.classifier.rules.category_name(key)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from handlers.texts import formats
 from handlers.worktime import WorkCalendar
 
 DEFAULT_FILE = Path(__file__).resolve().parent / "data" / "deadlines.toml"
@@ -24,10 +25,7 @@ class Deadline:
     @property
     def phrase(self) -> str:
         """The acceptance promise as a person reads it: 15分钟, 2个工作小时, 90分钟."""
-        hours, minutes = divmod(self.accept_minutes, 60)
-        if hours and not minutes:
-            return f"{hours}个工作小时" if self.working_time else f"{hours}小时"
-        return f"{self.accept_minutes}分钟"
+        return formats("promise", minutes=self.accept_minutes, working=self.working_time)
 
     def accept_due(self, start: datetime, calendar: WorkCalendar) -> datetime:
         return calendar.add(start, self.accept_minutes, working=self.working_time)

@@ -25,6 +25,7 @@ from handlers.cases import workflow
 from handlers.cases.relay import case_facts
 from handlers.cases.timers import current_due
 from handlers.context import Context
+from handlers.texts import formats
 from storage import queries
 from storage.models import (
     Case,
@@ -153,8 +154,9 @@ def _weekly(session: Session, ctx: Context, moment: datetime) -> int:
     last_week = moment.astimezone(ctx.calendar.tz).date() - timedelta(days=7)
     start, end = stats.week_bounds(last_week, ctx.calendar.tz)
     grids = stats.grid_figures(session, start=start, end=end, now=ctx.now())
-    period = f"{start.month}月{start.day}日—{(end - timedelta(days=1)).month}月" \
-             f"{(end - timedelta(days=1)).day}日"
+    last = end - timedelta(days=1)
+    period = formats("period", first_month=start.month, first_day=start.day,
+                     last_month=last.month, last_day=last.day)
     sent = 0
     for group in session.exec(select(ChatGroup).where(
             col(ChatGroup.kind).in_([GroupKind.STAFF, GroupKind.TOWNSHIP]))
@@ -170,7 +172,9 @@ def _weekly(session: Session, ctx: Context, moment: datetime) -> int:
         queries.enqueue(session, room_id=group.room_id, priority=Priority.BULK,
                         text=ctx.texts.render("digest_weekly", scope=scope, period=period,
                                               total=_row(stats.total(mine)),
-                                              ranking=_ranking(mine)))
+                                              ranking=_ranking(mine),
+                                              weights={k: round(v * 100) for k, v in
+                                                       stats.RANK_WEIGHTS.items()}))
         sent += 1
     return sent
 
@@ -193,9 +197,7 @@ def _pct(rate: float | None) -> str:
 
 
 def _hours(hours: float | None) -> str:
-    if hours is None:
-        return "—"
-    return f"{hours * 60:.0f}分钟" if hours < 1 else f"{hours:.1f}小时"
+    return formats("duration", hours=hours, spaced=False)
 
 
 def _street_name(session: Session, group: ChatGroup) -> str:

@@ -165,11 +165,22 @@ def register_person(session: Session, scope: Scope, *, contact_id: str, name: st
     if person is not None and person.role != Role.RESIDENT and person.grid_id is not None \
             and not _grid_ok(session, scope, person.grid_id):
         raise RosterForbidden("person_out_of_reach", name=person.name)
+    street_id = None
+    if role == Role.STAFF and grid_id is None:
+        # registered by the township admin without a grid: the street's own staff
+        streets = queries.list_streets(session)
+        if len(streets) != 1:
+            raise RosterError("staff_needs_grid")
+        street_id = streets[0].id
     if person is None:
         person = Person(contact_id=contact_id, name=name)
         session.add(person)
     person.name, person.role = name, role
     person.grid_id = grid_id if role != Role.STAFF or grid_id else None
+    grid = session.get(Grid, grid_id) if role == Role.STAFF and grid_id is not None else None
+    # staff answer for their grid's community (or the street): what chat lets them touch
+    person.community_id = grid.community_id if grid is not None else None
+    person.street_id = street_id
     session.flush()
     return person
 

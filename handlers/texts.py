@@ -67,3 +67,10 @@ def event_note(key: str, /, **variables: Any) -> str:
     from templates/chat/event_notes.j2. Stored as written, so a later change of wording does
     not rewrite history."""
     return phrases("event_notes")(key, **variables)
+
+
+def formats(key: str, /, **variables: Any) -> str:
+    """A moment, a duration or a notice's audience written out for a sentence, from
+    templates/chat/formats.j2: the words (今天, 月, 日, 个工作小时) are wording, kept with the
+    other wording; the arithmetic stays in the caller."""
+    return phrases("formats")(key, **variables)

@@ -51,7 +51,8 @@ def seed_demo(session: Session) -> bool:
         room_id, topic, director = STAFF_GROUPS[community_name]
         session.add(ChatGroup(room_id=room_id, topic=topic, kind=GroupKind.STAFF,
                               community_id=community.id))
-        session.add(Person(contact_id=director, name=director, role=Role.STAFF))
+        session.add(Person(contact_id=director, name=director, role=Role.STAFF,
+                           community_id=community.id))
         for grid_name, room_id, topic, (worker, leader), residents in grids:
             grid = Grid(community_id=community.id, name=grid_name)
             session.add(grid)
@@ -68,6 +69,6 @@ def seed_demo(session: Session) -> bool:
     session.add(ChatGroup(room_id=STREET_GROUP[0], topic=STREET_GROUP[1],
                           kind=GroupKind.TOWNSHIP, street_id=street.id))
     for name in STAFF:
-        session.add(Person(contact_id=name, name=name, role=Role.STAFF))
+        session.add(Person(contact_id=name, name=name, role=Role.STAFF, street_id=street.id))
     session.flush()
     return True

@@ -142,6 +142,11 @@ class Person(SQLModel, table=True):
     name: str = Field(max_length=100)
     role: str = Field(default=Role.RESIDENT, max_length=20, index=True)
     grid_id: int | None = Field(default=None, foreign_key="grids.id", index=True)
+    # staff only: the community they answer for (its grids' cases and groups), or the street
+    # when they serve the whole township; neither: refused in chat until an admin sets it
+    # (0008_staff_community; see handlers/commands/permissions.py staff_reach)
+    community_id: int | None = Field(default=None, foreign_key="communities.id", index=True)
+    street_id: int | None = Field(default=None, foreign_key="streets.id", index=True)
     account: str | None = Field(default=None, max_length=100)  # the bot account they last wrote to
     created_at: datetime = _ts()
 
@@ -172,7 +177,7 @@ class Case(SQLModel, table=True):
                       sa.Index("ix_cases_category_no", "category", "no"),
                       sa.Index("ix_cases_grid_created", "grid_id", "created_at"),
                       # open cases only, with both deadlines: the overdue count reads this
-                      # small index alone instead of every open case's row (0008)
+                      # small index alone instead of every open case's row (0009)
                       sa.Index("ix_cases_open_due", "status", "accept_due_at", "resolve_due_at",
                                postgresql_where=sa.text(OPEN_CASES_SQL),
                                sqlite_where=sa.text(OPEN_CASES_SQL)))
@@ -224,7 +229,7 @@ class CaseEvent(SQLModel, table=True):
     # a case's first response and its 不是工单 mark, without reading its whole timeline
     __table_args__ = (sa.Index("ix_case_events_case_action_at", "case_id", "action", "at"),
                       # the few cases marked 不是工单, which the figures leave out: found
-                      # without scanning every event (0008)
+                      # without scanning every event (0009)
                       sa.Index("ix_case_events_dismissed", "case_id",
                                postgresql_where=sa.text("action = 'dismiss'"),
                                sqlite_where=sa.text("action = 'dismiss'")))

@@ -139,3 +139,33 @@ def test_changing_the_password_ends_old_sessions(engine) -> None:
     assert fresh.session_epoch == account.session_epoch + 1
     assert login(engine, "admin", PASSWORD, START).outcome == LoginOutcome.BAD_CREDENTIALS
     assert login(engine, "admin", "another horse 2", START).outcome == LoginOutcome.OK
+
+
+def test_a_staff_persons_chat_reach_is_their_accounts_scope(engine) -> None:
+    """What a staff person may touch by chat (permissions.staff_reach) is what their account
+    sees on the dashboard: a community account gives its Person that community; linking the
+    contact of another community's staff is refused; a staff row nobody placed reaches nothing."""
+    from handlers.commands.permissions import staff_reach
+    from handlers.roster import register_person
+
+    zhou = add(engine, "zhou", "community_staff", community="幸福里社区", contact="周主任")
+    admin = add(engine, "admin", "township_admin")
+    with db.session_scope(engine) as session:
+        for account in (zhou, admin):
+            person = session.get(Person, account.person_id)
+            assert staff_reach(session, person).grid_ids == \
+                accounts.account_scope(session, account).grid_ids
+        heping = queries.find_community(session, ref="和平苑社区")
+        assert session.get(Person, zhou.person_id).community_id != heping.id
+        sunli = queries.get_person(session, contact_id="孙丽")  # the street's, in the seed
+        assert staff_reach(session, sunli).grid_ids == {g.id for g in queries.list_grids(session)}
+        session.add(Person(contact_id="legacy", name="钱干事", role=Role.STAFF))
+        session.flush()
+        assert staff_reach(session, queries.get_person(session, contact_id="legacy")).unset
+        grid = queries.find_grid(session, ref="和平苑网格")
+        new = register_person(session, accounts.EVERYTHING, contact_id="new-staff", name="郑干事",
+                              role=Role.STAFF, grid_id=grid.id)
+        assert new.community_id == heping.id
+        assert staff_reach(session, new).grid_ids == frozenset({grid.id})
+    with pytest.raises(AccountError, match="身份与账号角色或网格不一致"):
+        add(engine, "wu", "community_staff", community="幸福里社区", contact="吴主任")

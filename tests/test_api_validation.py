@@ -260,3 +260,45 @@ async def test_good_input_still_works(api: Api) -> None:
     status, body, text = await api.send("POST", f"/api/cases/{api.case}/actions",
                                         json={"action": "merge", "into": api.case})
     assert status == 409 and body["code"] == "merge_self", text
+
+
+WORDING: list[tuple[str, str, Any, str]] = [
+    ("GET", "/api/people?role=mayor", None,
+     "未知的角色 mayor，可选：grid_worker、grid_leader、staff"),
+    ("GET", "/api/cases/abc", None, "工单编号应为数字，例如 /api/cases/12"),
+    ("GET", "/api/cases/99999", None, "没有 #99999 号工单"),
+    ("GET", "/api/notices/abc", None, "通知编号应为数字"),
+    ("GET", "/api/notices/99999", None, "没有编号为 99999 的通知"),
+    ("PUT", "/api/cases", None, "不支持这个请求方法"),
+    ("POST", "/api/cases/{case}/actions", {},
+     "请在 action 中指明操作，可选：accept、assign、dispatch、progress、resolve、reject、merge、"
+     "recategorize"),
+    ("POST", "/api/cases/{case}/actions", {"action": "fly"},
+     "不支持的操作 fly，可选：accept、assign、dispatch、progress、resolve、reject、merge、"
+     "recategorize"),
+    ("POST", "/api/cases/{case}/actions", {"action": "progress"}, "请填写进展内容。"),
+    ("POST", "/api/cases/{case}/actions", {"action": "merge", "into": True},
+     "“into”应为文字或工单号"),
+    ("POST", "/api/cases/{case}/actions", {"action": "progress", "note": "x" * 2001},
+     "“note”太长（最多 2000 个字）"),
+    ("POST", "/api/cases/{case}/actions", {"action": "progress", "note": "好", "who": "x"},
+     "不认识的字段：who"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "said"), WORDING,
+                         ids=[f"{m} {p} {b}"[:60] for m, p, b, _ in WORDING])
+async def test_the_sentence_each_refusal_says(api: Api, method: str, path: str, body: Any,
+                                              said: str) -> None:
+    """The words from templates/web/api_messages.j2 (and account_messages.j2's unknown role)
+    are the ones the API said when they were written in the code."""
+    status, answer, text = await api.send(method, path.format(case=api.case), json=body)
+    assert_clear_4xx(status, answer, text, (400, 404, 405), path)
+    assert answer["error"] == said
+
+
+async def test_without_a_token_the_api_says_how_to_give_one(api: Api) -> None:
+    resp = await api.bot.client.get("/api/cases")
+    assert resp.status == 401
+    assert (await resp.json())["error"] == (
+        "需要访问令牌：请在请求头中提供 Authorization: Bearer <令牌>")

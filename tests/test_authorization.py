@@ -29,7 +29,7 @@ from yarl import URL
 from bot.config import LimitsSettings
 from handlers.commands.permissions import refusal
 from storage.db import session_scope
-from storage.models import Community, Grid, Street
+from storage.models import Community, Grid, Person, Role, Street
 from tests.auxil.chat import ROOM, report, say
 from tests.auxil.dashboard import ACCOUNTS, Browsers, WebUser, add_account, token_for
 from tests.conftest import Harness, running_gridbot
@@ -465,11 +465,15 @@ async def test_community_staff_cannot_take_back_a_township_notice(world: World) 
 
 # --- chat commands --------------------------------------------------------------------------------
 
-#: the people of 幸福里第一网格 (the case's grid) and of 幸福里第二网格 (another grid)
+#: the people of 幸福里第一网格 (the case's grid) and of 幸福里第二网格 (another grid); the staff
+#: of its community (幸福里社区), of the other community (和平苑社区), of the street, and a staff
+#: person registered before staff had a community (no community, no account: refused)
 PEOPLE = {"reporter": "王芳", "resident": "刘大爷", "worker": "李娜", "other_worker": "王磊",
-          "leader": "张强", "other_leader": "赵敏", "staff": "周主任"}
-WORKING = frozenset({"worker", "leader", "staff"})
-STAFF_ALL = frozenset({"worker", "other_worker", "leader", "other_leader", "staff"})
+          "leader": "张强", "other_leader": "赵敏", "staff": "周主任", "other_staff": "吴主任",
+          "township": "孙丽", "unset_staff": "钱干事"}
+WORKING = frozenset({"worker", "leader", "staff", "township"})
+STAFF_ALL = frozenset({"worker", "other_worker", "leader", "other_leader", "staff",
+                       "other_staff", "township"})
 EVERYONE = frozenset(PEOPLE)
 
 
@@ -486,33 +490,48 @@ def _reason(key: str) -> str:
     return refusal(key)
 
 
+#: staff are refused outside their community, and everywhere until their community is set
+OUTSIDE = {"other_staff": _reason("staff_other_community"),
+           "unset_staff": _reason("staff_no_community")}
+UNSET = {"unset_staff": _reason("staff_no_community")}
+
+
 COMMANDS: dict[str, Command] = {
-    "accept": Command("接单 #{n}", WORKING, _reason("worker")),
-    "progress": Command("进度 #{n} 已联系物业，明天上午来修", WORKING, _reason("worker")),
-    "dispatch": Command("转办 #{n} 物业公司 请尽快处理", WORKING, _reason("worker")),
-    "resolve": Command("办结 #{n} 已更换灯泡", WORKING, _reason("worker")),
-    "reject": Command("退回 #{n} 不属于社区职责范围", WORKING, _reason("worker")),
-    "merge": Command("合并 #{n} #{m}", WORKING, _reason("worker")),
-    "recategorize": Command("改类 #{n} 安全隐患", WORKING, _reason("worker")),
-    "dismiss": Command("不是工单 #{n}", WORKING, _reason("worker")),
-    "assign": Command("指派 #{n} @李娜", frozenset({"leader", "staff"}), _reason("leader")),
-    "show": Command("查 #{n}", WORKING | {"reporter"}, _reason("viewer")),
-    "query": Command("查询 #{n}", WORKING | {"reporter"}, _reason("viewer")),
+    "accept": Command("接单 #{n}", WORKING, _reason("worker"), per_role=OUTSIDE),
+    "progress": Command("进度 #{n} 已联系物业，明天上午来修", WORKING, _reason("worker"),
+                        per_role=OUTSIDE),
+    "dispatch": Command("转办 #{n} 物业公司 请尽快处理", WORKING, _reason("worker"),
+                        per_role=OUTSIDE),
+    "resolve": Command("办结 #{n} 已更换灯泡", WORKING, _reason("worker"), per_role=OUTSIDE),
+    "reject": Command("退回 #{n} 不属于社区职责范围", WORKING, _reason("worker"), per_role=OUTSIDE),
+    "merge": Command("合并 #{n} #{m}", WORKING, _reason("worker"), per_role=OUTSIDE),
+    "recategorize": Command("改类 #{n} 安全隐患", WORKING, _reason("worker"), per_role=OUTSIDE),
+    "dismiss": Command("不是工单 #{n}", WORKING, _reason("worker"), per_role=OUTSIDE),
+    "assign": Command("指派 #{n} @李娜", frozenset({"leader", "staff", "township"}),
+                      _reason("leader"), per_role=OUTSIDE),
+    "show": Command("查 #{n}", WORKING | {"reporter"}, _reason("viewer"), per_role=OUTSIDE),
+    "query": Command("查询 #{n}", WORKING | {"reporter"}, _reason("viewer"), per_role=OUTSIDE),
     "urge": Command("催办 #{n}", frozenset({"reporter"}), _reason("reporter")),
     "rate": Command("评价 #{n} 满意", frozenset({"reporter"}), "需要由反映问题的居民本人评价"),
-    "todo": Command("待办", STAFF_ALL, _reason("todo_staff_only")),
+    "todo": Command("待办", STAFF_ALL, _reason("todo_staff_only"), per_role=UNSET),
     "mine": Command("我的工单", EVERYONE, None),
     "help": Command("帮助", EVERYONE, None),
-    "bind": Command("绑定网格 幸福里第一网格", frozenset({"leader", "staff"}), _reason("binder"),
-                    in_group=True, per_role={"other_leader": _reason("leader_own_grid")}),
-    "publish": Command("发布通知 全部 停水通知\n明天8:00-17:00停水，请提前储水。",
-                       frozenset({"staff"}), _reason("publisher")),
-    "confirm_publish": Command("确认发布", frozenset({"staff"}), _reason("publisher")),
-    "cancel_publish": Command("取消发布", frozenset({"staff"}), _reason("publisher")),
+    "bind": Command("绑定网格 幸福里第一网格", frozenset({"leader", "staff", "township"}),
+                    _reason("binder"), in_group=True,
+                    per_role={"other_leader": _reason("leader_own_grid"),
+                              "other_staff": _reason("staff_grid_elsewhere"), **UNSET}),
+    # to the whole community: 和平苑's staff may publish, but not to 幸福里's groups
+    "publish": Command("发布通知 幸福里社区 停水通知\n明天8:00-17:00停水，请提前储水。",
+                       frozenset({"staff", "township"}), _reason("publisher"),
+                       per_role={"other_staff": "只能向您负责的网格的群发布通知", **UNSET}),
+    "confirm_publish": Command("确认发布", frozenset({"staff", "other_staff", "township"}),
+                               _reason("publisher"), per_role=UNSET),
+    "cancel_publish": Command("取消发布", frozenset({"staff", "other_staff", "township"}),
+                              _reason("publisher"), per_role=UNSET),
 }
 #: every reason a refusal can give, to check an allowed command got none of them
 ALL_REASONS = sorted({c.refused_with for c in COMMANDS.values() if c.refused_with}
-                     | {_reason("leader_own_grid")})
+                     | {r for c in COMMANDS.values() for r in c.per_role.values()})
 #: tables a refused command must leave alone (the message itself and the answer are logged in
 #: inbound_messages and outbox; people.account only notes which bot account they wrote to)
 UNTOUCHED = ("streets", "communities", "grids", "chat_groups", "people", "cases",
@@ -545,6 +564,8 @@ async def chat(module_stores: Callable[[], str], classifier: Any) -> AsyncIterat
     # a world of its own: the allowed commands change it
     async with running_gridbot(module_stores(), classifier,
                                limits=LimitsSettings(messages_per_minute=100_000)) as bot:
+        with session_scope(bot.runtime.engine) as session:  # a row from before 0008
+            session.add(Person(contact_id="钱干事", name="钱干事", role=Role.STAFF))
         first = await report(bot)
         second = await report(bot, "小区门口的井盖松了，一踩就晃", sender="刘大爷")
         yield Chat(bot, first, second)
@@ -621,3 +642,88 @@ async def test_a_leader_cannot_take_another_grids_group_or_the_staff_group(
     answers = await say(chat.bot, "张强", "绑定网格 幸福里第一网格", room=room)
     assert any(_reason("leader_taken_group") in a for a in answers), answers
     assert snapshot(chat.bot) == before
+
+
+# --- the holes of the second round: staff's community, 指派 across grids, 取消发送 ---------------
+
+
+async def test_staff_act_only_in_their_community_by_chat_as_on_the_dashboard(
+        world: World) -> None:
+    """吴主任 (和平苑社区) could 接单 / 办结 a 幸福里 case and 绑定网格 any group by chat while
+    the dashboard hid the case from wu. Now chat and dashboard answer alike."""
+    bot = world.bot
+    n = await report(bot, "5号楼门口的路灯不亮了", sender="陈阿姨")
+    before = snapshot(bot)
+    for text in (f"接单 #{n}", f"办结 #{n} 已处理", f"指派 #{n} @李娜"):
+        [answer] = await say(bot, "吴主任", text, room=None)
+        assert _reason("staff_other_community") in answer, answer
+    answers = await say(bot, "吴主任", "绑定网格 和平苑网格", room=ROOM)
+    assert any(_reason("staff_taken_group") in a for a in answers), answers
+    answers = await say(bot, "吴主任", "绑定网格 幸福里第一网格", room=ROOM)
+    assert any(_reason("staff_grid_elsewhere") in a for a in answers), answers
+    assert snapshot(bot) == before
+    resp = await call(world, Caller("token", "wu", write=True), "POST",
+                      f"/api/cases/{n}/actions", json={"action": "accept"})
+    assert resp.status == 404  # the same case, outside wu's scope on the dashboard
+    [done] = await say(bot, "周主任", f"接单 #{n}", room=None)  # the case's own community
+    assert "接单" in done and _reason("staff_other_community") not in done
+
+
+async def test_assigning_stays_within_the_cases_grid(world: World) -> None:
+    """指派 looked a name up anywhere: 陈静 of 和平苑 or 王磊 of the second grid could be given
+    a case of 幸福里第一网格, by chat or on the dashboard. Now the refusal names who can be."""
+    bot = world.bot
+    n = await report(bot, "3号楼电梯按钮失灵了", sender="刘大爷")
+    before = snapshot(bot)
+    for name in ("陈静", "王磊"):  # another community's worker; the same community, other grid
+        [answer] = await say(bot, "张强", f"指派 #{n} @{name}", room=None)
+        assert f"{name}不是幸福里第一网格的网格员或网格长" in answer and "李娜" in answer, answer
+        [answer] = await say(bot, "周主任", f"指派 #{n} @{name}", room=None)
+        assert f"{name}不是幸福里第一网格" in answer, answer
+    with session_scope(bot.runtime.engine) as session:
+        chenjing = session.exec(sa.select(Person.id).where(Person.name == "陈静")
+                                ).scalars().one()
+    for caller in (Caller("token", "zhou", write=True), Caller("session", "zhangqiang")):
+        for ref in ("陈静", str(chenjing)):
+            resp = await call(world, caller, "POST", f"/api/cases/{n}/actions",
+                              json={"action": "assign", "assignee": ref})
+            body = await resp.json()
+            assert resp.status == 422 and body["code"] == "assignee_elsewhere", body
+    resp = await call(world, Caller("session", "zhangqiang"), "POST", f"/cases/{n}/act",
+                      form={"action": "assign", "assignee": str(chenjing)})
+    assert resp.status == 422 and "陈静不是幸福里第一网格" in await resp.text()
+    assert snapshot(bot) == before
+    [answer] = await say(bot, "张强", f"指派 #{n} @李娜", room=None)
+    assert "指派" in answer and "不是" not in answer, answer
+
+
+async def test_assigning_a_name_two_of_the_grid_share_asks_to_choose(
+        store_url: str, classifier: Any) -> None:
+    async with running_gridbot(store_url, classifier) as bot:
+        with session_scope(bot.runtime.engine) as session:
+            grid = session.exec(sa.select(Grid).where(Grid.name == "幸福里第一网格")
+                                ).scalars().one()
+            for contact in ("wangjun-1", "wangjun-2"):
+                session.add(Person(contact_id=contact, name="王军", role=Role.GRID_WORKER,
+                                   grid_id=grid.id))
+        n = await report(bot)
+        before = snapshot(bot)
+        [answer] = await say(bot, "张强", f"指派 #{n} @王军", room=None)
+        assert "有 2 位叫“王军”的人员" in answer, answer
+        [answer] = await say(bot, "张强", f"指派 #{n} @没这个人", room=None)
+        assert "没有找到名为“没这个人”" in answer and "李娜" in answer, answer
+        assert snapshot(bot) == before
+
+
+async def test_the_notice_page_offers_cancel_only_to_who_may(world: World) -> None:
+    """周主任 saw 取消发送 on the township's notice and got a 403 for pressing it: the button
+    follows the rule cancel_notice enforces."""
+    township = await _publish(world, "admin", {"all": True})
+    own = await _publish(world, "zhou", {"communities": ["幸福里社区"]})
+    button = 'action="/notices/{}/cancel"'
+    for name, notice_id, shown in (("zhou", township, False), ("admin", township, True),
+                                   ("zhou", own, True), ("wu", township, False),
+                                   ("lina", own, False)):
+        html = await world.sessions[name].page(f"/notices/{notice_id}")
+        assert (button.format(notice_id) in html) is shown, (name, notice_id)
+        assert ("取消发送" in html) is shown, (name, notice_id)

@@ -105,6 +105,11 @@ def test_staff_can_add_a_keyword(tmp_path: Path) -> None:
         ('[categories.noise.patterns]\n"(未闭合" = 1\n', "bad pattern"),
         ('[categories.noise.keywords]\n"吵" = "很多"\n', "needs a number"),
         ('[[urgent.triggers]]\npattern = "x"\ncategory = "nope"\n', "needs a known category"),
+        ('[families]\nhot = "烫"\n[[tiebreaks]]\nname = "t"\nwhen = "hot"\ncategory = "x"\n',
+         "tiebreak 't' needs a known category"),
+        ('[[tiebreaks]]\nname = "t"\nwhen = "cold"\ncategory = "safety"\n',
+         "unknown family 'cold'"),
+        ('[families]\nhot = "(烫"\n', "[families.hot] bad pattern"),
     ],
 )
 def test_rules_file_mistakes_name_the_entry(tmp_path: Path, snippet: str, message: str) -> None:
@@ -125,17 +130,60 @@ def test_screen_never_skips_a_pattern_that_matches(classifier: Classifier) -> No
     patterns = ([wp.pattern for cat in rules.by_category.values() for wp in cat.patterns]
                 + [wp.pattern for wp in rules.signal_patterns]
                 + [t.pattern for t in rules.urgent_triggers]
-                + [p for pats in rules.vetoes.values() for p in pats])
+                + [p for pats in rules.vetoes.values() for p in pats]
+                + list(rules.families.values()))
     screen = Screen(patterns)
     assert sum(prefixes(p) is not None for p in patterns) > len(patterns) // 2
     data = Path(__file__).resolve().parent / "data"
     training = [data / "intake_corpus.jsonl", *sorted(data.glob("intake_train*.jsonl"))]
     texts = [json.loads(line)["text"] for path in training
              for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts += ["KTV吵死了", "ktv吵死了", "^$", "3#楼", "井盖没了", "又停水了 咋回事"]
+    texts += ["KTV吵死了", "ktv吵死了", "^$", "3#楼", "井盖没了", "又停水了 咋回事",
+              "好的", "收到谢谢", "人没气了", "晚上11点还在装修"]
     for text in texts:
         text = normalise(text)
         candidates = set(screen.candidates(text))
         for i, p in enumerate(patterns):
             if p.search(text):
                 assert i in candidates, (p.pattern, text)
+
+
+# The category principles at the top of the rules file's categories part (tiebreaks): the same
+# object goes to different categories by the kind of problem.
+PRINCIPLES = [
+    ("变电箱三天两头跳闸 一跳整片停电", "facility", None),  # a public facility outside
+    ("变电箱的门一直开着 里面的线都露在外面", "safety", "a hazard to life"),
+    ("楼顶防水层坏了 顶楼几家都漏雨", "repair", None),  # the building
+    ("楼上漏水漏到我家 找他好几次都不开门", "dispute", "a quarrel between people"),
+    ("隔壁的狗半夜一直叫 吵得人睡不着", "noise", None),
+    ("隔壁狗天天叫 说了他两句他还跟我吵", "dispute", "a quarrel between people"),
+    ("物业费在哪交 能不能网上交", "inquiry", "a question about a policy or service"),
+    ("电梯停了 8楼的李奶奶腿不好下不来 想请人帮她买点菜", "assistance",
+     "help for a vulnerable person"),
+    ("消防通道被一辆白色轿车堵住了", "violation", "parking or stalls in a fire lane"),
+    ("消防通道里堆了一堆旧家具 人都过不去", "safety", "a hazard to life"),
+]
+
+
+@pytest.mark.parametrize(("text", "category", "principle"), PRINCIPLES)
+def test_category_principles(classifier: Classifier, text: str, category: str,
+                             principle: str | None) -> None:
+    d = classifier.classify(text)
+    assert d.is_request and d.category == category, (d.scores, d.hits)
+    used = {h.rule for h in d.hits if h.kind == "tiebreak"}
+    if principle and max(d.scores, key=lambda k: d.scores[k]) != category:
+        assert principle in used, d.hits
+
+
+def test_a_tiebreak_overrides_only_the_categories_it_lists(tmp_path: Path) -> None:
+    """A principle steps in only over the categories in its `over` list: with noise dropped
+    from the quarrel principle, a quarrel about barking stays a noise case."""
+    default = (Path(__file__).resolve().parent.parent / "handlers" / "data" /
+               "intake_rules.toml").read_text(encoding="utf-8")
+    text = "隔壁狗天天叫 说了他两句他还跟我吵"
+    old = 'over = ["repair", "noise", "sanitation", "facility", "violation", "safety", "inquiry",'
+    assert old in default
+    path = tmp_path / "rules.toml"
+    path.write_text(default.replace(old, old.replace('"noise", ', "")), encoding="utf-8")
+    assert Classifier(load_rules()).classify(text).category == "dispute"
+    assert Classifier(load_rules(path)).classify(text).category == "noise"

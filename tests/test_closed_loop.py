@@ -118,6 +118,9 @@ async def test_help_depends_on_the_role(bot: Harness) -> None:
     assert "催办" in resident and "接单" not in resident
     assert "接单" in worker and "指派" not in worker
     assert "指派" in leader
+    assert "发布通知" not in leader and "发布通知" not in worker
+    [staff] = await say(bot, "周主任", "帮助", room=STAFF_ROOM)
+    assert "发布通知" in staff and "确认发布" in staff
 
 
 async def test_sentences_that_start_like_commands_are_not_commands(bot: Harness) -> None:
@@ -169,7 +172,7 @@ async def test_urge_reminds_the_worker_at_most_once_an_hour(bot: Harness) -> Non
     assert "已提醒网格员李娜" in ok
     assert any("催办" in t and f"#{no}" in t for t in await private(bot, "李娜"))
     [too_soon] = await say(bot, "王芳", f"催办 #{no}")
-    assert "60分钟内已经催办过" in too_soon
+    assert "刚刚已经催办过" in too_soon and "1小时后" in too_soon
     bot.clock.advance(minutes=61)
     [again] = await say(bot, "王芳", f"催办 #{no}")
     assert "已提醒" in again

@@ -70,7 +70,8 @@ async def test_the_weekly_report_ranks_grids_for_staff_and_township(week: Harnes
     assert xingfuli.startswith("【幸福里社区网格工作周报】11月23日—11月29日")
     assert "新增4件，办结1件，在办3件（超期3件）" in xingfuli
     assert "办结率25%，按期办结率25%，满意率100%，平均首次响应45分钟" in xingfuli
-    first, second = xingfuli.split("网格排名：")[1].strip().splitlines()
+    assert "网格排名（得分按办结率40%、按期办结率30%、满意率30%计）：" in xingfuli
+    first, second = xingfuli.split("计）：")[1].strip().splitlines()
     assert first.startswith("1. 幸福里第一网格 53.3分") and "办结率33%" in first
     assert second.startswith("2. 幸福里第二网格 0.0分")
     [street] = [m["text"] for m in await week.bot_replies(room=STREET_ROOM)]

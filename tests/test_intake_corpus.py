@@ -40,30 +40,31 @@ def test_corpus_files_are_well_formed() -> None:
 
 
 def test_training_split(classifier: Classifier) -> None:
-    """Floors a little under what the split reaches. The fifth and sixth files (urgency and
-    near misses; unseen phrasing) were written to be hard and measured before tuning, so the
-    split's category figure is lower than round 1's 0.98 on the first four files."""
+    """Floors a little under what the split reaches (1710 messages after round 3: P 0.993,
+    R 0.993, category 0.985, urgent R 1.0 P 0.995, location 0.990). The fifth to tenth files
+    were written to be hard (urgency, near misses, category boundaries, unseen phrasing) and
+    measured before tuning; their before-figures are in the commits that added them."""
     r = measure(classifier, TRAIN, "train")
     print(r.summary())
     assert r.precision >= 0.98 and r.recall >= 0.98, r.summary()
-    assert r.category_accuracy >= 0.95, r.summary()
+    assert r.category_accuracy >= 0.97, r.summary()
     assert r.urgent_recall == 1.0 and r.urgent_precision >= 0.95, r.summary()
     assert r.location_rate >= 0.98, r.summary()
 
 
 def test_held_out_split_does_not_regress(classifier: Classifier) -> None:
-    """A floor at the level measured after the second tuning round (516 held-out messages:
-    P 0.933, R 0.939, F1 0.936, category 0.880, urgent recall 0.848, urgent precision 0.889,
-    location 0.958). Round one stood at F1 0.899 (R 0.849), category 0.917, urgent recall 0.742:
-    the category rate fell because the requests now found include harder ones (257 right,
-    against 242). The understanding-residents issue's targets are higher (F1 >= 0.95, category
-    >= 0.90, urgent recall 1.0): raise these floors as the rules improve."""
+    """A floor at the level measured after the third tuning round (516 held-out messages:
+    P 0.933, R 0.942, F1 0.938, category 0.881, urgent recall 0.864, urgent precision 0.877,
+    location 0.958). Round one stood at F1 0.899, category 0.917 (fewer, easier requests
+    detected), urgent recall 0.742; round two at F1 0.936, urgent recall 0.848. The
+    understanding-residents issue's targets are higher (F1 >= 0.95, category >= 0.90, urgent
+    recall 1.0): raise these floors as the rules improve."""
     r = measure(classifier, TESTS, "test")
     print(r.summary())
     assert r.precision >= 0.93 and r.recall >= 0.93, r.summary()
     assert r.f1 >= 0.93, r.summary()
     assert r.category_accuracy >= 0.87, r.summary()
-    assert r.urgent_recall >= 0.84 and r.urgent_precision >= 0.85, r.summary()
+    assert r.urgent_recall >= 0.86 and r.urgent_precision >= 0.85, r.summary()
     assert r.location_rate >= 0.95, r.summary()
 
 

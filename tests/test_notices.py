@@ -368,7 +368,9 @@ async def test_staff_publish_from_chat_with_a_confirmation(bot: Harness) -> None
     assert len(await notice_copies(bot, "xingfuli-2@chatroom", "垃圾分类提醒")) == 1
     assert await notice_copies(bot, "hepingyuan@chatroom", "垃圾分类提醒") == []
     [nothing] = await say(bot, "周主任", "确认发布", room=STAFF_ROOM)
-    assert "没有待确认的通知" in nothing
+    assert "没有待确认的通知" in nothing and nothing.endswith("。")
+    assert await say(bot, "周主任", "取消发布", room=STAFF_ROOM) == [
+        "@周主任 没有待确认的通知，无需取消。"]
 
 
 async def test_chat_publishing_refusals(bot: Harness) -> None:

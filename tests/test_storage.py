@@ -207,3 +207,38 @@ def test_the_overdue_count_reads_the_open_cases_index_on_sqlite(sqlite_url: str)
         assert ledger.count(session, ledger.CaseFilter(overdue=True), now=datetime.now(UTC)) == 0
     engine.dispose()
     assert any("ix_cases_open_due" in p for p in plans), plans
+
+
+def test_staff_community_backfill_reads_what_the_rows_say(db_url: str) -> None:
+    """0008_staff_community: staff registered in a grid serve its community, staff linked to a
+    community account serve that community, the township admin's person the street; a staff row
+    with none of these stays unset (refused in chat until an admin sets it)."""
+    engine = db.make_engine(db_url)
+    db.upgrade(engine, "0007")
+    ts = "'2026-01-01 00:00:00'"
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO streets (name) VALUES ('老街道')"))
+        for name in ("东社区", "西社区"):
+            conn.execute(sa.text(f"INSERT INTO communities (street_id, name) VALUES (1, '{name}')"))
+        conn.execute(sa.text("INSERT INTO grids (community_id, name) VALUES (2, '西一网格')"))
+        for contact, grid in (("in-grid", "1"), ("east-account", "NULL"), ("admin", "NULL"),
+                              ("nobody", "NULL"), ("resident", "1")):
+            role = "resident" if contact == "resident" else "staff"
+            conn.execute(sa.text(
+                "INSERT INTO people (contact_id, name, role, grid_id, created_at) "
+                f"VALUES ('{contact}', '{contact}', '{role}', {grid}, {ts})"))
+        for username, role, community, person in (("east", "community_staff", "1", 2),
+                                                  ("boss", "township_admin", "NULL", 3)):
+            conn.execute(sa.text(
+                "INSERT INTO staff_accounts (username, password_hash, role, community_id, "
+                f"person_id, session_epoch, created_at) VALUES ('{username}', 'x', '{role}', "
+                f"{community}, {person}, 0, {ts})"))
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        rows = {r[0]: (r[1], r[2]) for r in conn.execute(sa.text(
+            "SELECT contact_id, community_id, street_id FROM people"))}
+    assert rows == {"in-grid": (2, None), "east-account": (1, None), "admin": (None, 1),
+                    "nobody": (None, None), "resident": (None, None)}
+    db.downgrade(engine, "0007")
+    assert db.current_revision(engine) == "0007"
+    engine.dispose()

@@ -1,6 +1,7 @@
 """The sentences kept as macros (templates/chat/notice_errors.j2, refusals.j2, event_notes.j2,
-templates/web/roster_messages.j2, account_messages.j2, and messages.j2 as far as the dashboard
-names its keys in the call) against the code that names them: every key the code raises or renders
+formats.j2, templates/web/roster_messages.j2, account_messages.j2, api_messages.j2,
+intake_filters.j2, and messages.j2 as far as the dashboard names its keys in the call) against
+the code that names them: every key the code raises or renders
 has its macro, with the variables the code passes, and every macro renders to a sentence. A
 misspelt key would otherwise surface only when a person hits that path.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from handlers.notices.compose import VARIABLES
 from handlers.texts import CHAT_TEMPLATES, WEB_TEMPLATES, Phrases
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,10 +29,13 @@ CALLS = {
     "event_note": "event_notes",
     "RosterError": "roster_messages", "roster_text": "roster_messages",
     "AccountError": "account_messages",
+    "api_text": "api_messages", "InputError": "api_messages", "SimInputError": "api_messages",
+    "formats": "formats",
 }
 TEMPLATES = {"notice_errors": CHAT_TEMPLATES, "refusals": CHAT_TEMPLATES,
-             "event_notes": CHAT_TEMPLATES, "roster_messages": WEB_TEMPLATES,
-             "account_messages": WEB_TEMPLATES}
+             "event_notes": CHAT_TEMPLATES, "formats": CHAT_TEMPLATES,
+             "roster_messages": WEB_TEMPLATES, "account_messages": WEB_TEMPLATES,
+             "api_messages": WEB_TEMPLATES, "intake_filters": WEB_TEMPLATES}
 
 
 @dataclass(frozen=True)
@@ -121,26 +126,34 @@ def test_every_macro_is_named_by_the_code(template: str) -> None:
 
 
 class Sample(str):
-    """Stands for any variable: text, a number, a list of names, or the name → meaning table
-    that variables_hint lists."""
-
-    def items(self) -> list[tuple[str, str]]:
-        return [(str(self), str(self))]
+    """Stands for any variable: text, a number or a list of names."""
 
 
-#: variables that must be one of a few words
-CHOICES = {"field": ("street", "community", "grid", "name")}
+def _sample(value: object) -> object:
+    return Sample(value) if isinstance(value, str) else value
+
+
+#: variables that must be one of a few words, or a number (an average may be unknown)
+CHOICES: dict[str, tuple[object, ...]] = {
+    "field": ("street", "community", "grid", "name"), "place": ("community", "grid"),
+    "level": ("street", "community", "grid"),
+    "hours": (None, 0.75, 1.5), "minutes": (15, 90, 120),
+    "names": (VARIABLES,)}  # a notice body's variables, each with its meaning in the hint
+
+
+#: every template of macros, messages.j2 too (its keys are checked forward only, below)
+RENDERED = {**TEMPLATES, "messages": WEB_TEMPLATES}
 
 
 @pytest.mark.parametrize(("template", "key"), [
-    (t, k) for t in sorted(TEMPLATES) for k in sorted(phrases_of(t).macros())])
+    (t, k) for t in sorted(RENDERED) for k in sorted(Phrases(t, RENDERED[t]).macros())])
 def test_every_macro_renders_to_a_sentence(template: str, key: str) -> None:
-    texts = phrases_of(template)
+    texts = Phrases(template, RENDERED[template])
     arguments = texts.macros()[key]
     choices = [CHOICES.get(name, ("7",)) for name in arguments]
     for i in range(max(len(c) for c in choices) if choices else 1):
-        values = {name: Sample(c[i % len(c)]) for name, c in zip(arguments, choices,
-                                                                  strict=True)}
+        values = {name: _sample(c[i % len(c)]) for name, c in zip(arguments, choices,
+                                                                   strict=True)}
         text = texts(key, **values)
         if key == "anyone":  # the permission everyone has is never refused
             assert text == ""
@@ -186,3 +199,43 @@ def test_the_import_report_says_what_each_row_did() -> None:
         "新建网格“幸福里第三网格”；群 r1@chatroom 绑定到该网格；登记网格长老钱")
     assert text("row_imported", **{**args, "new_grid": False}) == (
         "网格“幸福里第三网格”已存在，无需改动")
+
+
+def test_formats_write_moments_days_and_durations_as_people_do() -> None:
+    text = phrases_of("formats")
+    assert text("moment", month=11, day=5, time="09:05", today=True) == "今天09:05"
+    assert text("moment", month=11, day=5, time="09:05", today=False) == "11月5日 09:05"
+    assert text("period", first_month=11, first_day=30, last_month=12, last_day=6) == (
+        "11月30日—12月6日")
+    assert [text("duration", hours=h, spaced=False) for h in (None, 0.75, 1, 2.5)] == [
+        "—", "45分钟", "1.0小时", "2.5小时"]
+    assert text("duration", hours=0.5, spaced=True) == "30 分钟"
+    assert [text("promise", minutes=m, working=w) for m, w in (
+        (15, True), (90, True), (120, True), (120, False), (0, False))] == [
+        "15分钟", "90分钟", "2个工作小时", "2小时", "0分钟"]
+
+
+@pytest.mark.parametrize(("everyone", "names", "tags", "said"), [
+    (True, ["幸福里社区"], (), "全部居民群"),
+    (False, ["幸福里社区", "第三网格"], (), "幸福里社区、第三网格"),
+    (False, ["幸福里社区"], ("老旧小区", "电梯楼"), "幸福里社区、标签“老旧小区”、标签“电梯楼”"),
+    (False, [], ("老旧小区",), "标签“老旧小区”"),
+])
+def test_a_notices_audience_is_named_as_staff_gave_it(everyone: bool, names: list[str],
+                                                      tags: tuple[str, ...], said: str) -> None:
+    assert phrases_of("formats")("audience", everyone=everyone, names=names, tags=tags) == said
+
+
+def test_an_open311_status_note_says_the_state_the_merge_and_the_note() -> None:
+    text = phrases_of("api_messages")
+    assert text("open311_status_notes", state="已办结，待评价", merged_into=None,
+                note="已更换灯泡") == "已办结，待评价：已更换灯泡"
+    assert text("open311_status_notes", state="已合并", merged_into=12, note="") == (
+        "已合并，并入 12")
+    assert text("open311_status_notes", state="待受理", merged_into=None, note="") == "待受理"
+
+
+def test_an_http_error_without_its_own_sentence_is_a_bad_request() -> None:
+    text = phrases_of("api_messages")
+    assert text("http_error", status=405) == "不支持这个请求方法"
+    assert text("http_error", status=418) == "请求有误"

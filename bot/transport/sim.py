@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.transport.base import (
     MESSAGE_KINDS,
@@ -21,13 +22,19 @@ from bot.transport.base import (
     RoomInfo,
     TransportError,
 )
+from handlers.texts import WEB_TEMPLATES, phrases
 
 BOT_ID = "gridbot"
 MAX_LOG = 2000  # per chat; the simulator is for demos and tests, not an archive
 
 
 class SimInputError(ValueError):
-    """Bad input to the simulator API; the message is shown to the person typing."""
+    """Bad input to the simulator API; ``str()`` is shown to the person typing, from the macro
+    ``key`` of templates/web/api_messages.j2."""
+
+    def __init__(self, key: str, /, **variables: Any) -> None:
+        self.key = key
+        super().__init__(phrases("api_messages", WEB_TEMPLATES)(key, **variables))
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,14 @@ class SimTransport(BaseTransport):
     def set_rooms(self, rooms: Sequence[RoomInfo]) -> None:
         self._rooms = {r.id: r for r in rooms}
 
+    def continue_after(self, message_id: str | None) -> None:
+        """Number the next messages after ``message_id``, a message gridbot already stored: WeChat
+        never reuses a message id, and gridbot drops a message whose id it has seen as a
+        redelivery, so a simulator restarted on a kept database must not start again at s1."""
+        last = _seq_of(message_id)
+        current = next(self._seq)
+        self._seq = itertools.count(max(current, last + 1))
+
     def known_room(self, room_id: str) -> bool:
         return room_id in self._rooms
 
@@ -75,15 +90,15 @@ class SimTransport(BaseTransport):
         """A person sends a message; returns once gridbot has stored it."""
         sender = (sender or "").strip()
         if not sender:
-            raise SimInputError("请填写发送人")
+            raise SimInputError("sim_no_sender")
         if len(sender) > 50:
-            raise SimInputError("发送人名字太长了")
+            raise SimInputError("sim_sender_too_long")
         if sender == BOT_ID or sender == self._bot_name:
-            raise SimInputError("不能以机器人的身份发消息")
+            raise SimInputError("sim_as_bot")
         if room is not None and room not in self._rooms:
-            raise SimInputError("没有这个群")
+            raise SimInputError("sim_no_room")
         if kind not in MESSAGE_KINDS:
-            raise SimInputError("不支持这种消息类型")
+            raise SimInputError("sim_kind")
         if self._on_message is None:
             raise TransportError("simulator is not started")
         msg = self._append(room=room, contact=None if room else sender, sender=sender, text=text,

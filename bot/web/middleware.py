@@ -17,6 +17,7 @@ from aiohttp import web
 
 from bot.web.keys import ROLE, VIEWER
 from bot.web.session import in_session
+from bot.web.texts import api_text
 from bot.web.viewer import Viewer, token_viewer
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,6 @@ def json_error(status: int, message: str, code: str | None = None) -> web.Respon
 
 
 _CHINESE = re.compile(r"[\u4e00-\u9fff]")
-_HTTP_MESSAGES = {400: "请求有误", 404: "没有找到", 405: "不支持这个请求方法",
-                  413: "请求内容太大（上限 5 MB）", 415: "不支持这种请求内容类型"}
 
 
 @web.middleware
@@ -62,13 +61,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             # our own refusals carry a Chinese sentence; aiohttp's ("405: Method Not Allowed",
             # "Maximum request body size … exceeded.") are replaced by one
             text = exc.text if exc.text and _CHINESE.search(exc.text) else \
-                _HTTP_MESSAGES.get(exc.status, "请求有误")
+                api_text("http_error", status=exc.status)
             return json_error(exc.status, text, getattr(exc, "error_code", None))
         raise
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if request.path.startswith("/api/"):
-            return json_error(500, "服务器内部错误，请稍后再试")
+            return json_error(500, api_text("internal_error"))
         raise
 
 
@@ -81,11 +80,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return _unauthorised("需要访问令牌：请在请求头中提供 Authorization: Bearer <令牌>",
-                             "token_missing")
+        return _unauthorised(api_text("token_missing"), "token_missing")
     found = await authenticate_token(request, token.strip())
     if found is None:
-        return _unauthorised("访问令牌无效或已停用", "token_invalid")
+        return _unauthorised(api_text("token_invalid"), "token_invalid")
     return await handler(request)
 
 

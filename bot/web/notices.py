@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from bot.web.keys import RUNTIME, SETTINGS, VIEWER
 from bot.web.middleware import json_error, json_response
 from bot.web.session import in_session
+from bot.web.texts import api_text
 from bot.web.viewer import Viewer
 from handlers.context import Context
 from handlers.notices import status
@@ -49,9 +50,9 @@ def _publisher(request: web.Request) -> Viewer:
     """The caller, if they may publish; else a 403 with the reason."""
     viewer = request.get(VIEWER)
     if viewer is None or not viewer.can_write or viewer.person is None:
-        raise web.HTTPForbidden(text="这个访问令牌只能读取数据，不能发布或取消通知")
+        raise web.HTTPForbidden(text=api_text("notice_read_only"))
     if viewer.account is None or viewer.account.role not in PUBLISHERS:
-        raise web.HTTPForbidden(text="只有街道和社区工作人员可以发布通知")
+        raise web.HTTPForbidden(text=api_text("notice_publishers_only"))
     return viewer
 
 
@@ -111,7 +112,7 @@ async def get_notice(request: web.Request) -> web.Response:
 
     body = await in_session(request.app, load)
     if body is None:
-        return json_error(404, f"没有编号为 {notice_id} 的通知", "notice_not_found")
+        return json_error(404, api_text("notice_not_found", id=notice_id), "notice_not_found")
     return json_response(body)
 
 
@@ -186,7 +187,7 @@ async def _act_on_notice(request: web.Request,
     except NoticeError as exc:
         return json_error(refused_status, str(exc), exc.key)
     if body is None:
-        return json_error(404, f"没有编号为 {notice_id} 的通知", "notice_not_found")
+        return json_error(404, api_text("notice_not_found", id=notice_id), "notice_not_found")
     return json_response(body)
 
 
@@ -258,7 +259,7 @@ def _grids(request: web.Request) -> frozenset[int] | None:
 def _id(request: web.Request) -> int:
     found = queries.as_id(request.match_info["id"])
     if found is None:
-        raise web.HTTPBadRequest(text="通知编号应为数字")
+        raise web.HTTPBadRequest(text=api_text("bad_notice_id"))
     return found
 
 

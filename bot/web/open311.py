@@ -29,6 +29,7 @@ from bot.web.dashboard.common import context, now
 from bot.web.keys import SETTINGS, VIEWER
 from bot.web.middleware import authenticate_token, json_response
 from bot.web.session import in_session
+from bot.web.texts import api_text
 from handlers.cases import workflow
 from handlers.cases.relay import case_facts
 from handlers.context import Context
@@ -55,7 +56,7 @@ async def _authorised(request: web.Request) -> web.Response | None:
     token = token.strip() if scheme.lower() == "bearer" else request.query.get("api_key", "")
     if token and await authenticate_token(request, token) is not None:
         return None
-    resp = open311_error(401, "需要有效的访问令牌（Authorization: Bearer 或 api_key 参数）")
+    resp = open311_error(401, api_text("open311_token"))
     resp.headers["WWW-Authenticate"] = 'Bearer realm="gridbot"'
     return resp
 
@@ -86,14 +87,14 @@ async def requests(request: web.Request) -> web.Response:
         start = moment - DEFAULT_SPAN
     statuses = _list(q.get("status"))
     if any(s not in ("open", "closed") for s in statuses):
-        return open311_error(400, "status 只能是 open 或 closed（可用逗号分隔）")
+        return open311_error(400, api_text("open311_status"))
     codes = _list(q.get("service_code"))
     known = {c.key for c in ctx.classifier.rules.categories}
     if unknown := [c for c in codes if c not in known]:
-        return open311_error(400, f"未知的 service_code：{'、'.join(unknown)}")
+        return open311_error(400, api_text("open311_unknown_services", codes=unknown))
     ids = _list(q.get("service_request_id"))
     if any(queries.as_id(i) is None for i in ids):
-        return open311_error(400, "service_request_id 应为工单号（数字，可用逗号分隔）")
+        return open311_error(400, api_text("open311_ids"))
     viewer = request[VIEWER]
     tz = request.app[SETTINGS].general.tz
 
@@ -126,7 +127,7 @@ async def one_request(request: web.Request) -> web.Response:
         return refused
     raw = request.match_info["id"]
     if queries.as_id(raw) is None:
-        return open311_error(400, "service_request_id 应为工单号（数字）")
+        return open311_error(400, api_text("open311_id"))
     viewer, ctx, tz = request[VIEWER], context(request), request.app[SETTINGS].general.tz
 
     def load(session: Session) -> dict[str, Any] | None:
@@ -137,7 +138,7 @@ async def one_request(request: web.Request) -> web.Response:
 
     body = await in_session(request.app, load)
     if body is None:
-        return open311_error(404, f"没有编号为 {raw} 的服务请求")
+        return open311_error(404, api_text("open311_not_found", id=raw))
     return json_response([body])
 
 
@@ -173,10 +174,9 @@ def _status_notes(session: Session, case: Case) -> str:
         select(CaseEvent).where(CaseEvent.case_id == case.id)
         .where(col(CaseEvent.action).in_(NOTE_ACTIONS)).order_by(col(CaseEvent.id).desc())
     ).first()
-    state = workflow.STATUS_NAMES[case.status]
-    if case.status == CaseStatus.MERGED and case.merged_into:
-        state = f"{state}，并入 {case.merged_into}"
-    return f"{state}：{mask(latest.note)}" if latest and latest.note else state
+    merged = case.merged_into if case.status == CaseStatus.MERGED else None
+    return api_text("open311_status_notes", state=workflow.STATUS_NAMES[case.status],
+                    merged_into=merged, note=mask(latest.note) if latest and latest.note else "")
 
 
 def _w3c(moment: datetime | None, tz: Any) -> str | None:
@@ -189,9 +189,9 @@ def _when(value: str | None, name: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{name} 应为 W3C 格式的时间，如 2026-11-23T00:00:00+08:00") from None
+        raise ValueError(api_text("open311_time_format", name=name)) from None
     if moment.tzinfo is None:
-        raise ValueError(f"{name} 需要带时区，如 2026-11-23T00:00:00+08:00 或 …Z")
+        raise ValueError(api_text("open311_time_zone", name=name))
     return moment
 
 

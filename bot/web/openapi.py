@@ -206,6 +206,7 @@ SCHEMAS: dict[str, Any] = {
                                 "bad_filter、bad_json、invalid_input、token_missing、"
                                 "token_invalid、csrf_failed、read_only、forbidden、role、"
                                 "not_found、case_not_found、state、unknown_person、"
+                                "assignee_elsewhere、assignee_ambiguous、"
                                 "payload_too_large，通知的错误为其原因（如 out_of_reach）"}}},
     "Me": {"type": "object", "properties": {
         "username": {"type": ["string", "null"]}, "name": {"type": "string"},

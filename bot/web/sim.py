@@ -12,6 +12,7 @@ from bot.transport.sim import SimInputError, SimMessage, SimTransport
 from bot.web.keys import RUNTIME, SETTINGS
 from bot.web.middleware import json_error, json_response
 from bot.web.session import in_session
+from bot.web.texts import api_text
 from storage import queries
 
 routes = web.RouteTableDef()
@@ -26,8 +27,7 @@ def _sim(request: web.Request) -> SimTransport:
 @routes.get("/sim")
 @aiohttp_jinja2.template("sim.html")
 async def sim_page(request: web.Request) -> dict[str, Any]:
-    name = request.app[SETTINGS].general.bot_name
-    return {"bot_name": name, "title": f"{name} · 群聊模拟器"}
+    return {"bot_name": request.app[SETTINGS].general.bot_name}
 
 
 @routes.get("/api/sim/rooms")
@@ -56,10 +56,10 @@ async def sim_messages(request: web.Request) -> web.Response:
     room = request.query.get("room")
     contact = request.query.get("contact")
     if bool(room) == bool(contact):
-        return json_error(400, "请指定 room（群）或 contact（私聊对象）其中之一")
+        return json_error(400, api_text("sim_room_or_contact"))
     sim = _sim(request)
     if room and not sim.known_room(room):
-        return json_error(404, "没有这个群")
+        return json_error(404, api_text("sim_no_room"))
     tz = request.app[SETTINGS].general.tz
     history = sim.history(room=room, contact=contact, after=request.query.get("after"))
     return json_response([_message_json(m, tz) for m in history])
@@ -70,19 +70,19 @@ async def sim_post(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except ValueError:
-        return json_error(400, "请求体应为 JSON")
+        return json_error(400, api_text("body_not_json"))
     if not isinstance(body, dict):
-        return json_error(400, "请求体应为 JSON 对象")
+        return json_error(400, api_text("body_not_object"))
     room, sender, text = body.get("room"), body.get("sender"), body.get("text")
     kind = body.get("kind", "text")
     if room is not None and not isinstance(room, str):
-        return json_error(400, "room 应为群 ID 或 null（私聊）")
+        return json_error(400, api_text("sim_room_type"))
     if not isinstance(sender, str):
-        return json_error(400, "请填写发送人 sender")
+        return json_error(400, api_text("sim_sender_field"))
     if not isinstance(text, str):
-        return json_error(400, "text 应为字符串")
+        return json_error(400, api_text("sim_text_type"))
     if not isinstance(kind, str):
-        return json_error(400, "kind 应为字符串")
+        return json_error(400, api_text("sim_kind_type"))
     try:
         msg = await _sim(request).post(room=room, sender=sender, text=text, kind=kind)
     except SimInputError as exc:

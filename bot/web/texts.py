@@ -1,5 +1,6 @@
 """Sentences the web app says (flash notices, refusals, API errors), from macros in
-templates/web/messages.j2 rather than string literals in code, like the chat texts."""
+templates/web/messages.j2 and api_messages.j2 rather than string literals in code, like the chat
+texts."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ from typing import Any
 
 import jinja2
 
-import templates
-
-WEB_TEMPLATES = Path(templates.__file__).resolve().parent / "web"
+from handlers.texts import WEB_TEMPLATES, phrases
 
 
 class Messages:
@@ -23,3 +22,10 @@ class Messages:
 
     def __call__(self, name: str, /, **variables: Any) -> str:
         return str(getattr(self._module, name)(**variables)).strip()
+
+
+def api_text(key: str, /, **variables: Any) -> str:
+    """Why an API request is refused, from the macro ``key`` of templates/web/api_messages.j2:
+    needs no request, so code that only checks the input (an action's fields, an Open311 date)
+    can say it too."""
+    return phrases("api_messages", WEB_TEMPLATES)(key, **variables)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from handlers.cases import workflow
-from handlers.cases.relay import audience, post_to_group, tell
+from handlers.cases.relay import audience, post_to_group, tell, titled
 from handlers.context import Context
 from handlers.texts import event_note
 from storage import queries
@@ -21,6 +21,7 @@ from storage.models import (
     CaseStatus,
     CaseSupporter,
     Correction,
+    Grid,
     Person,
     Role,
     Satisfaction,
@@ -97,17 +98,62 @@ def _take(ctx: Context, case: Case, person: Person) -> None:
 def accept(session: Session, ctx: Context, case: Case, actor: Person) -> None:
     _move(session, ctx, case, "accept", actor)
     _take(ctx, case, actor)
-    post_to_group(session, ctx, case, "relay_accepted", worker=actor.name,
+    post_to_group(session, ctx, case, "relay_accepted", worker=titled(actor),
                   due=ctx.when(case.resolve_due_at))
+
+
+#: who a case can be assigned to: the workers and the leader of the case's own grid
+ASSIGNABLE = (Role.GRID_WORKER, Role.GRID_LEADER)
+
+
+def find_assignee(session: Session, case: Case, ref: str) -> Person:
+    """The worker or leader of the case's grid that 指派 names: by display name (chat, the API:
+    ``@李娜``) or by person id (the dashboard's form). Someone of another grid or community, a
+    name two of the grid's people share, or nobody: a Refusal saying which, naming who can be
+    chosen, instead of the first namesake found anywhere."""
+    ref = ref.strip().lstrip("@").strip()
+    candidates = queries.grid_staff(session, grid_id=case.grid_id)
+    choices = "、".join(p.name for p in candidates)
+    grid = _grid_name(session, case)
+    if (person_id := queries.as_id(ref)) is not None:
+        found = [p for p in candidates if p.id == person_id]
+        other = session.get(Person, person_id) if not found else None
+        elsewhere = [other] if other is not None and other.role != Role.RESIDENT else []
+    else:
+        found = [p for p in candidates if p.name == ref]
+        elsewhere = list(session.exec(select(Person).where(Person.name == ref).where(
+            col(Person.role).in_([*ASSIGNABLE, Role.STAFF]))).all()) if not found else []
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise Refusal("refuse_assignee_ambiguous", name=ref, count=len(found), grid=grid)
+    if elsewhere:
+        raise Refusal("refuse_assignee_elsewhere", name=elsewhere[0].name, grid=grid,
+                      names=choices)
+    raise Refusal("refuse_unknown_person", name=ref, grid=grid, names=choices)
+
+
+def _grid_name(session: Session, case: Case) -> str:
+    grid = session.get(Grid, case.grid_id)
+    return grid.name if grid is not None else ""
 
 
 def assign(session: Session, ctx: Context, case: Case, actor: Person, assignee: Person) -> None:
+    if assignee.role not in ASSIGNABLE or assignee.grid_id != case.grid_id:
+        # whoever found them, a case stays with the people of its own grid
+        raise Refusal("refuse_assignee_elsewhere", name=assignee.name,
+                      grid=_grid_name(session, case),
+                      names="、".join(p.name for p in
+                                     queries.grid_staff(session, grid_id=case.grid_id)))
+    if case.assignee_id == assignee.id and case.status == CaseStatus.ACCEPTED:
+        # the group would hear the same news twice and the worker get a "new" case they hold
+        raise Refusal("refuse_same_assignee", no=case.no, worker=titled(assignee))
     _move(session, ctx, case, "assign", actor, note=event_note("assigned", worker=assignee.name))
     _take(ctx, case, assignee)
-    post_to_group(session, ctx, case, "relay_assigned", worker=assignee.name,
+    post_to_group(session, ctx, case, "relay_assigned", worker=titled(assignee),
                   due=ctx.when(case.resolve_due_at))
     if assignee.id != actor.id:
-        tell(session, ctx, assignee, "assigned_private", case=case, by=actor.name,
+        tell(session, ctx, assignee, "assigned_private", case=case, by=titled(actor),
              text=case.text, due=ctx.when(case.resolve_due_at), urgent=case.urgent)
 
 
@@ -124,13 +170,13 @@ def dispatch(session: Session, ctx: Context, case: Case, actor: Person, departme
     if case.assignee_id is None:
         case.assignee_id = actor.id
     case.accepted_at = case.accepted_at or ctx.now()
-    post_to_group(session, ctx, case, "relay_dispatched", worker=actor.name,
+    post_to_group(session, ctx, case, "relay_dispatched", worker=titled(actor),
                   department=department, note=note)
 
 
 def progress(session: Session, ctx: Context, case: Case, actor: Person, note: str) -> None:
     _move(session, ctx, case, "progress", actor, note=note)
-    post_to_group(session, ctx, case, "relay_progress", worker=actor.name, note=note)
+    post_to_group(session, ctx, case, "relay_progress", worker=titled(actor), note=note)
 
 
 def resolve(session: Session, ctx: Context, case: Case, actor: Person, note: str) -> None:
@@ -139,13 +185,13 @@ def resolve(session: Session, ctx: Context, case: Case, actor: Person, note: str
     case.followup_reminded_at = None
     if case.assignee_id is None:
         case.assignee_id = actor.id
-    post_to_group(session, ctx, case, "relay_resolved", worker=actor.name, note=note)
+    post_to_group(session, ctx, case, "relay_resolved", worker=titled(actor), note=note)
 
 
 def reject(session: Session, ctx: Context, case: Case, actor: Person, reason: str) -> None:
     _move(session, ctx, case, "reject", actor, note=reason)
     case.closed_at = ctx.now()
-    post_to_group(session, ctx, case, "relay_rejected", worker=actor.name, reason=reason)
+    post_to_group(session, ctx, case, "relay_rejected", worker=titled(actor), reason=reason)
 
 
 def merge(session: Session, ctx: Context, case: Case, into: Case, actor: Person) -> None:
@@ -163,7 +209,7 @@ def merge(session: Session, ctx: Context, case: Case, into: Case, actor: Person)
     queries.record_event(session, case=into, actor_id=actor.id, action="absorb",
                          from_status=into.status, to_status=into.status,
                          note=event_note("merged_from", no=case.no), at=ctx.now())
-    post_to_group(session, ctx, case, "relay_merged", worker=actor.name, into=into.no)
+    post_to_group(session, ctx, case, "relay_merged", worker=titled(actor), into=into.no)
 
 
 def add_supporter(session: Session, case: Case, person: Person) -> bool:
@@ -224,7 +270,7 @@ def urge(session: Session, ctx: Context, case: Case, person: Person) -> None:
     if worker is not None:
         tell(session, ctx, worker, "urge_private", case=case, reporter=person.name,
              hours=waited, status=workflow.STATUS_NAMES[case.status], urgent=case.urgent)
-    post_to_group(session, ctx, case, "relay_urged", worker=worker.name if worker else None)
+    post_to_group(session, ctx, case, "relay_urged", worker=titled(worker))
 
 
 def recategorize(session: Session, ctx: Context, case: Case, actor: Person, category: str) -> str:

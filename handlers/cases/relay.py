@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from handlers.context import Context
 from handlers.intake.location import LocationExtractor
 from handlers.privacy import mask
+from handlers.texts import formats
 from storage import queries
 from storage.models import WEB_CONTACT_PREFIX, Case, CaseSupporter, ChatGroup, Person, Priority
 
@@ -42,6 +43,14 @@ def case_facts(ctx: Context, case: Case) -> dict[str, Any]:
             "full_location": case.location}
 
 
+def titled(person: Person | None) -> str | None:
+    """A person as residents are told who acts on their case, with their title: a leader or
+    staff member who takes a step is not to be called 网格员."""
+    if person is None:
+        return None
+    return formats("titled", role=str(person.role), name=person.name)
+
+
 def post_to_group(session: Session, ctx: Context, case: Case, template: str, /,
                   **variables: Any) -> None:
     group = session.get(ChatGroup, case.group_id)
@@ -51,7 +60,10 @@ def post_to_group(session: Session, ctx: Context, case: Case, template: str, /,
     at = " ".join(f"@{p.name}" for p in people)
     safe = {k: mask(v) if isinstance(v, str) and k in ("note", "reason") else v
             for k, v in variables.items()}
-    text = ctx.texts.render(template, at=at, **case_facts(ctx, case), **safe)
+    # reporter/others: only the reporter rates, so a question to rate names them when
+    # supporters are @-ed too
+    text = ctx.texts.render(template, at=at, reporter=people[0].name if people else "",
+                            others=len(people) > 1, **case_facts(ctx, case), **safe)
     queries.enqueue(session, room_id=group.room_id, text=text,
                     mention_ids=[p.contact_id for p in people], case_id=case.id,
                     priority=URGENT_PRIORITY if case.urgent else 0)

@@ -14,15 +14,33 @@ from sqlmodel import Session, col, or_, select
 
 from handlers.cases import actions, workflow
 from handlers.cases.actions import Refusal
-from handlers.cases.relay import case_facts
+from handlers.cases.relay import case_facts, titled
 from handlers.cases.timers import current_due
 from handlers.commands.parser import Command
-from handlers.commands.permissions import BINDER, LEADER, PUBLISHER, RULES, WORKER, refusal
+from handlers.commands.permissions import (
+    BINDER,
+    LEADER,
+    PUBLISHER,
+    RULES,
+    WORKER,
+    refusal,
+    staff_reach,
+)
 from handlers.context import Context
 from handlers.notices import chat as notice_chat
 from handlers.notices.errors import NoticeError
+from handlers.privacy import mask
 from storage import queries
-from storage.models import Case, CaseStatus, CaseSupporter, ChatGroup, GroupKind, Person, Role
+from storage.models import (
+    Case,
+    CaseStatus,
+    CaseSupporter,
+    ChatGroup,
+    Grid,
+    GroupKind,
+    Person,
+    Role,
+)
 
 LIST_LIMIT = 10
 
@@ -55,14 +73,16 @@ def run_command(session: Session, ctx: Context, cmd: Command, person: Person,
         return _act(session, ctx, reply, cmd, person, case, room_id)
     if cmd.name == "help":
         reply.send("help", worker=WORKER.allows(session, person, None),
-                   leader=LEADER.allows(session, person, None))
+                   leader=LEADER.allows(session, person, None),
+                   publisher=PUBLISHER.allows(session, person, None))
         return True
     if cmd.malformed:
         reply.send("usage", usage=cmd.spec.usage, missing="、".join(cmd.missing))
         return True
     if cmd.name == "todo":
         if not WORKER.allows(session, person, None):
-            reply.send("refuse_role", reason=refusal("todo_staff_only"))
+            reply.send("refuse_role", reason=WORKER.reason_for(session, person, None)
+                       if person.role == Role.STAFF else refusal("todo_staff_only"))
             return True
         reply.send("todo", cases=_todo(session, ctx, person))
         return True
@@ -86,7 +106,8 @@ def _act(session: Session, ctx: Context, reply: Reply, cmd: Command, person: Per
          case: Case, room_id: str | None) -> bool:
     permission = RULES[cmd.name]
     if not permission.allows(session, person, case):
-        reply.send("refuse_role", reason=permission.reason, no=case.no)
+        reply.send("refuse_role", reason=permission.reason_for(session, person, case),
+                   no=case.no)
         return True
     try:
         _perform(session, ctx, reply, cmd, person, case)
@@ -121,12 +142,11 @@ def _perform(session: Session, ctx: Context, reply: Reply, cmd: Command, person:
             if into is None:
                 raise Refusal("refuse_unknown_case", no=cmd.second_no)
             if not WORKER.allows(session, person, into):
-                raise Refusal("refuse_role", reason=WORKER.reason, no=into.no)
+                raise Refusal("refuse_role", reason=WORKER.reason_for(session, person, into),
+                              no=into.no, into=into.no)
             actions.merge(session, ctx, case, into, person)
         case "assign":
-            assignee = _find_staff(session, cmd.target or "", case)
-            if assignee is None:
-                raise Refusal("refuse_unknown_person", name=cmd.target)
+            assignee = actions.find_assignee(session, case, cmd.target or "")
             actions.assign(session, ctx, case, person, assignee)
         case "urge":
             actions.urge(session, ctx, case, person)
@@ -155,7 +175,7 @@ def _bind(session: Session, ctx: Context, reply: Reply, cmd: Command, person: Pe
     """绑定网格: bind the group this is said in to a grid, by the grid's name. Groups are bound by
     room id, never by topic, because residents rename groups."""
     if not BINDER.allows(session, person, None):
-        reply.send("refuse_role", reason=BINDER.reason)
+        reply.send("refuse_role", reason=BINDER.reason_for(session, person, None))
         return
     if room_id is None:
         reply.send("bind_in_group")
@@ -169,6 +189,14 @@ def _bind(session: Session, ctx: Context, reply: Reply, cmd: Command, person: Pe
         reply.send("refuse_role", reason=refusal("leader_own_grid"))
         return
     group = queries.get_group(session, room_id=room_id)
+    if person.role == Role.STAFF:
+        reach = staff_reach(session, person)
+        if not reach.covers(grid.id):
+            reply.send("refuse_role", reason=refusal("staff_grid_elsewhere"))
+            return
+        if group is not None and not _group_within(session, group, reach.grid_ids):
+            reply.send("refuse_role", reason=refusal("staff_taken_group"))
+            return
     if person.role == Role.GRID_LEADER and group is not None and (
             group.kind != GroupKind.RESIDENT or group.grid_id not in (None, person.grid_id)):
         # a leader binds new groups to their grid; taking another grid's group or a working
@@ -182,12 +210,25 @@ def _bind(session: Session, ctx: Context, reply: Reply, cmd: Command, person: Pe
     reply.send("bound", grid=grid.name)
 
 
+def _group_within(session: Session, group: ChatGroup, grid_ids: frozenset[int] | None) -> bool:
+    """Whether a group belongs to the grids given (None: all): an unbound group belongs to
+    nobody yet, a working group to its community's grids, the township's group to all."""
+    if grid_ids is None:
+        return True
+    if group.grid_id is not None:
+        return group.grid_id in grid_ids
+    if group.community_id is not None:
+        return set(session.exec(select(Grid.id).where(
+            Grid.community_id == group.community_id)).all()) <= grid_ids
+    return group.street_id is None
+
+
 def _notice(session: Session, ctx: Context, reply: Reply, cmd: Command, person: Person,
             room_id: str | None) -> None:
     """发布通知 / 确认发布 / 取消发布, for staff, in a working group or privately — never in a
     residents' group, where the preview itself would reach the residents."""
     if not PUBLISHER.allows(session, person, None):
-        reply.send("refuse_role", reason=PUBLISHER.reason)
+        reply.send("refuse_role", reason=PUBLISHER.reason_for(session, person, None))
         return
     group = queries.get_group(session, room_id=room_id) if room_id else None
     if group is not None and group.kind == GroupKind.RESIDENT:
@@ -195,13 +236,14 @@ def _notice(session: Session, ctx: Context, reply: Reply, cmd: Command, person: 
         return
     try:
         if cmd.name == "publish":
-            answer = notice_chat.compose_draft(session, ctx, person, cmd.text)
+            answer = notice_chat.compose_draft(session, ctx, person, cmd.text,
+                                               within=staff_reach(session, person).grid_ids)
         elif cmd.name == "confirm_publish":
             answer = notice_chat.confirm(session, ctx, person)
         else:
             answer = notice_chat.discard(session, ctx, person)
     except NoticeError as exc:
-        reply.send("notice_refused", reason=str(exc))
+        reply.send("notice_refused", reason=str(exc), discarding=cmd.name == "cancel_publish")
         return
     reply.send(answer.template, **answer.variables)
 
@@ -213,14 +255,6 @@ def _category_key(ctx: Context, text: str) -> str | None:
         if word in (c.key, c.name) or (len(word) >= 2 and c.name.startswith(word)):
             return c.key
     return None
-
-
-def _find_staff(session: Session, name: str, case: Case) -> Person | None:
-    """The worker or leader to assign to, by display name: the case's grid first, then staff."""
-    name = name.lstrip("@")
-    people = session.exec(select(Person).where(Person.name == name).where(
-        col(Person.role).in_([Role.GRID_WORKER, Role.GRID_LEADER, Role.STAFF]))).all()
-    return next((p for p in people if p.grid_id == case.grid_id), people[0] if people else None)
 
 
 def _awaiting_rating(session: Session, person: Person) -> Case | None:
@@ -246,6 +280,8 @@ def _todo(session: Session, ctx: Context, person: Person) -> list[dict[str, Any]
                         (Case.grid_id == person.grid_id) & col(Case.assignee_id).is_(None)))
     elif person.role == Role.GRID_LEADER:
         q = q.where(Case.grid_id == person.grid_id)
+    elif (grid_ids := staff_reach(session, person).grid_ids) is not None:
+        q = q.where(col(Case.grid_id).in_(grid_ids))  # staff: their community's grids
     cases = list(session.exec(q).all())
     now = ctx.now()
     far = datetime.max.replace(tzinfo=now.tzinfo)
@@ -269,9 +305,16 @@ def _detail(session: Session, ctx: Context, case: Case, *, private: bool) -> dic
     events = queries.case_events(session, case_id=case.id or 0)
     notes = [e for e in events if e.action in ("progress", "dispatch", "resolve", "reject")]
     facts = case_facts(ctx, case)
+    latest = notes[-1].note if notes else None
+    dispatched_to = case.dispatched_to
     if private:
         facts["location"] = case.location
+    else:
+        # the group is semi-public: a phone or room number in a worker's note stays private,
+        # as it does when the note itself was relayed
+        latest = mask(latest) if latest else latest
+        dispatched_to = mask(dispatched_to) if dispatched_to else dispatched_to
     return {**_line(session, ctx, case), **facts, "reported_at": ctx.when(case.created_at),
-            "worker": worker.name if worker and case.assignee_id else None,
-            "dispatched_to": case.dispatched_to, "merged_into": case.merged_into,
-            "latest": notes[-1].note if notes else None}
+            "worker": titled(worker) if worker and case.assignee_id else None,
+            "dispatched_to": dispatched_to, "merged_into": case.merged_into,
+            "latest": latest}

@@ -17,8 +17,9 @@ from typing import NamedTuple
 import jieba
 
 from handlers.intake.location import Location, LocationExtractor
-from handlers.intake.rules import IntakeRules, default_userdict, load_rules
+from handlers.intake.rules import IntakeRules, alternatives, default_userdict, load_rules
 from handlers.intake.screen import Screen
+from handlers.texts import WEB_TEMPLATES, phrases
 
 _MENTION = re.compile(r"@[^\s@\u2005]{1,20}[\s\u2005]?")
 _STICKER = re.compile(r"\[[\u4e00-\u9fffA-Za-z]{1,6}\]")  # WeChat's [捂脸] [强] codes
@@ -30,7 +31,7 @@ class Hit(NamedTuple):
     """One reason behind a decision: which rule matched, for which category, with what weight.
     A named tuple, not a frozen dataclass: a message makes several and they must be cheap."""
 
-    kind: str  # keyword | pattern | signal | veto | urgent | urgent-negation | filter
+    kind: str  # keyword | pattern | signal | veto | urgent | urgent-negation | tiebreak | filter
     rule: str
     category: str | None = None
     weight: float = 0.0
@@ -64,12 +65,18 @@ class Decision:
         }
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def normalise(text: str) -> str:
-    """Full-width to half-width, @-names and sticker codes out, whitespace folded."""
+    """Full-width to half-width, @-names and sticker codes out, whitespace folded. Each step
+    runs only when its character occurs: most messages have no @ and no sticker."""
     text = unicodedata.normalize("NFKC", text)
-    text = _MENTION.sub(" ", text)
-    text = _STICKER.sub(" ", text)
-    return re.sub(r"\s+", " ", text).strip()
+    if "@" in text:
+        text = _MENTION.sub(" ", text)
+    if "[" in text:
+        text = _STICKER.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
 
 
 class Classifier:
@@ -105,7 +112,30 @@ class Classifier:
         self._n_category = len(self._category_patterns)
         self._n_signal = self._n_category + len(rules.signal_patterns)
         self._n_urgent = self._n_signal + len(rules.urgent_triggers)
+        self._n_veto = self._n_urgent + len(self._veto_patterns)
+        patterns += list(rules.calm)
+        self._n_calm = self._n_veto + len(rules.calm)
+        # The tie-break families go last, each split into its alternatives (a family is a long
+        # list of words, and one search of the whole list tries every word at every place):
+        # only the alternatives whose keys occur are searched.
+        self._family_alts = [(name, re.compile(alt, pattern.flags))
+                             for name, pattern in rules.families.items()
+                             for alt in alternatives(pattern.pattern)]
+        patterns += [p for _, p in self._family_alts]
         self._screen = Screen(patterns)
+        # what --explain and the case page say about a message passed over unread
+        self._empty = phrases("intake_filters", WEB_TEMPLATES)("empty")
+        self._too_long = phrases("intake_filters", WEB_TEMPLATES)(
+            "too_long", limit=rules.max_request_chars)
+        # each principle with the families it looks at, its `when` ones first
+        self._tiebreaks = [(tb, (*tb.when, *tb.unless), frozenset(tb.when))
+                           for tb in rules.tiebreaks]
+        self._bounds = (self._n_category, self._n_signal, self._n_urgent, self._n_veto,
+                        self._n_calm)
+        # one look-up per distinct token: its category keywords and its problem signal
+        self._token_table: dict[str, tuple[tuple[tuple[str, float], ...], float | None]] = {
+            word: (tuple(self._keyword_index.get(word, ())), rules.signals.get(word))
+            for word in set(self._keyword_index) | set(rules.signals)}
 
     @classmethod
     def default(cls) -> Classifier:
@@ -136,38 +166,47 @@ class Classifier:
     def classify(self, raw_text: str) -> Decision:
         text = normalise(raw_text or "")
         if not _WORDLIKE.search(text):
-            return self._silent(raw_text, "empty", "空消息或只有表情")
+            return self._silent(raw_text, "empty", self._empty)
         if len(text) > self.rules.max_request_chars:
-            return self._silent(raw_text, "too-long", f"超过{self.rules.max_request_chars}字")
+            return self._silent(raw_text, "too-long", self._too_long)
 
-        tokens = [t.lower() for t in self.tokens(text)]
+        seen = dict.fromkeys(self.tokens(text.lower()))  # distinct tokens, in order
         hits: list[Hit] = []
         scores: dict[str, float] = {}
-        seen: set[str] = set()
-        for tok in tokens:
-            if tok in seen:
+        signal = 0.0
+        signal_hits: list[Hit] = []
+        table = self._token_table
+        for tok in seen:
+            if (entry := table.get(tok)) is None:
                 continue
-            seen.add(tok)
-            for key, weight in self._keyword_index.get(tok, ()):
+            keywords, w = entry
+            for key, weight in keywords:
                 scores[key] = scores.get(key, 0.0) + weight
                 hits.append(Hit("keyword", tok, key, weight))
+            if w is not None:
+                signal += w
+                signal_hits.append(Hit("signal", tok, None, w))
         candidates = self._screen.candidates(text)  # sorted: split by the section bounds
-        n_cat, n_sig, n_urg = self._n_category, self._n_signal, self._n_urgent
-        a, b, c = (bisect_left(candidates, n) for n in (n_cat, n_sig, n_urg))
-        category_ids = candidates[:a]
+        n_cat, n_sig, n_urg, n_veto, n_calm = self._bounds
+        a = bisect_left(candidates, n_cat)
+        b = bisect_left(candidates, n_sig, a)
+        c = bisect_left(candidates, n_urg, b)
+        d = bisect_left(candidates, n_veto, c)
+        e = bisect_left(candidates, n_calm, d)
         signal_ids = [i - n_cat for i in candidates[a:b]]
         urgent_ids = [i - n_sig for i in candidates[b:c]]
-        veto_ids = [i - n_urg for i in candidates[c:]]
-        for i in category_ids:
+        veto_ids = [i - n_urg for i in candidates[c:d]]
+        calm_ids = [i - n_veto for i in candidates[d:e]]
+        families: dict[str, list[re.Pattern[str]]] = {}
+        for i in candidates[e:]:
+            name, alt = self._family_alts[i - n_calm]
+            families.setdefault(name, []).append(alt)
+        for i in candidates[:a]:
             pattern, key, weight = self._category_patterns[i]
             if pattern.search(text):
                 scores[key] = scores.get(key, 0.0) + weight
                 hits.append(Hit("pattern", pattern.pattern, key, weight))
-        signal = 0.0
-        for tok in seen:
-            if (w := self.rules.signals.get(tok)) is not None:
-                signal += w
-                hits.append(Hit("signal", tok, None, w))
+        hits += signal_hits
         for i in signal_ids:
             wp = self.rules.signal_patterns[i]
             if m := wp.pattern.search(text):
@@ -180,9 +219,19 @@ class Classifier:
 
         urgent_category = self._urgent(text, hits, urgent_ids)
 
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], self._order(kv[0])))
-        best_key, best = ranked[0] if ranked else (None, 0.0)
-        second = ranked[1][1] if len(ranked) > 1 else 0.0
+        # the best category (ties go to the one listed first in categories.toml), and the
+        # runner-up's score
+        best_key: str | None = None
+        best = second = 0.0
+        order = self._category_order
+        for key, score in scores.items():
+            if best_key is None or score > best or (
+                    score == best and order.get(key, 99) < order.get(best_key, 99)):
+                if best_key is not None:
+                    second = best
+                best_key, best = key, score
+            elif score > second:
+                second = score
 
         if urgent_category:
             # An emergency is never silenced. The danger named by the trigger (smoke, a fight)
@@ -192,6 +241,7 @@ class Classifier:
             scores[urgent_category] = scores.get(urgent_category, 0.0) + bonus
             hits.append(Hit("urgent", "danger", urgent_category, bonus))
             category = max(scores.items(), key=lambda kv: (kv[1], -self._order(kv[0])))[0]
+            category = self._tiebreak(text, category, hits, families, urgent=True)
             return Decision(raw_text, True, category, True, self._locations.extract(text),
                             0.95, tuple(hits), scores, "urgent")
 
@@ -207,14 +257,15 @@ class Classifier:
         # vetoes only matter for what would otherwise be a request
         veto = self._veto(text, hits, veto_ids) if candidate else None
         if candidate and veto is None and signal < self.rules.calm_signal:
-            veto = self._calm(text, hits)
+            veto = self._calm(text, hits, calm_ids)
         is_request = candidate and veto is None
         if not is_request:
             reason = veto or ("no-category" if best_key is None else "weak")
             return Decision(raw_text, False, None, False, None,
                             _confidence(best, second, signal, self.rules.request_score, False),
                             tuple(hits), scores, reason)
-        return Decision(raw_text, True, best_key, False, self._locations.extract(text),
+        category = self._tiebreak(text, best_key, hits, families, urgent=False)
+        return Decision(raw_text, True, category, False, self._locations.extract(text),
                         _confidence(best, second, signal, self.rules.request_score, True),
                         tuple(hits), scores, "request")
 
@@ -246,8 +297,35 @@ class Classifier:
                     return m.group(0)
         return None
 
-    def _calm(self, text: str, hits: list[Hit]) -> str | None:
-        for p in self.rules.calm:
+    def _tiebreak(self, text: str, category: str, hits: list[Hit],
+                  possible: dict[str, list[re.Pattern[str]]], *, urgent: bool) -> str:
+        """The first principle (rules file, [[tiebreaks]]) that applies decides between the
+        categories the words support. A family is searched only when a rule needs it and the
+        screen says it can occur (`possible`), and once per message."""
+        found: dict[str, bool] = {}
+        for tb, names, when in self._tiebreaks:
+            if ((category not in tb.over and category != tb.category)
+                    or (urgent and not tb.urgent) or (tb.only_urgent and not urgent)):
+                continue
+            applies = True
+            for name in names:
+                if (hit := found.get(name)) is None:
+                    alts = possible.get(name)
+                    hit = found[name] = alts is not None and any(a.search(text) for a in alts)
+                if hit != (name in when):
+                    applies = False
+                    break
+            if not applies:
+                continue
+            # the first principle that applies decides, even when it keeps the category
+            if tb.category != category:
+                hits.append(Hit("tiebreak", tb.name, tb.category))
+            return tb.category
+        return category
+
+    def _calm(self, text: str, hits: list[Hit], ids: list[int]) -> str | None:
+        for i in ids:
+            p = self.rules.calm[i]
             if p.search(text):
                 hits.append(Hit("veto", f"calm: {p.pattern}"))
                 return "calm"

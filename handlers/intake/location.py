@@ -43,6 +43,7 @@ _HYPHENATED = re.compile(r"(?<![\d.])(\d{1,3})\s*[-－—]\s*(\d{1,2})\s*[-－�
 _BUILDING = re.compile(
     rf"(?<![\d{_CN}])(?P<n>{_NUM})\s*(?:号\s*楼|栋|幢|座|#|＃)"
 )
+_BUILDING_MARKS = re.compile(r"[号栋幢座#＃]")
 _UNIT = re.compile(rf"(?<![\d{_CN}])(?P<n>{_NUM})\s*单元")
 _ROOM_AFTER = re.compile(rf"\s*(?:的|[-－])?\s*(?P<n>\d{{3,4}}|[{_CN}]{{3,4}})(?:\s*(?:室|号|房))?")
 _ROOM_ALONE = re.compile(r"(?<![\d.:：])(?P<n>\d{3,4})\s*(?:室|房间|号房)")
@@ -95,27 +96,30 @@ class LocationExtractor:
         )
 
     def extract(self, text: str) -> Location | None:
-        m = _HYPHENATED.search(text)
-        if m:
+        # Each form is searched only when a character it needs occurs (a dash, 号/栋/#,
+        # 单元, 室, 家, 门): most messages name no building, and the searches are the cost.
+        dash = "-" in text or "－" in text or "—" in text
+        if dash and (m := _HYPHENATED.search(text)):
             return Location(int(m[1]), int(m[2]), int(m[3]))
         building = unit = room = None
         end = 0
-        if bm := _BUILDING.search(text):
+        if _BUILDING_MARKS.search(text) and (bm := _BUILDING.search(text)):
             building, end = cn_to_int(bm["n"]), bm.end()
-        um = _UNIT.search(text, end if building else 0)
+        um = _UNIT.search(text, end if building else 0) if "单元" in text else None
         if um and (not building or um.start() - end <= 2):  # 3号楼2单元, not a stray 单元 later
             unit, end = cn_to_int(um["n"]), um.end()
-        if not (building or unit) and (pm := _PAIR.search(text)):
+        if not (building or unit) and dash and (pm := _PAIR.search(text)):
             building, unit, end = int(pm[1]), int(pm[2]), pm.end()
         if building or unit:
             if rm := _ROOM_AFTER.match(text, end):
                 room = cn_to_int(rm["n"])
-        elif rm := (_ROOM_ALONE.search(text) or _ROOM_AT_HOME.search(text)
-                    or _ROOM_OWNER.search(text)):
+        elif rm := ((_ROOM_ALONE.search(text) if "室" in text or "房" in text else None)
+                    or (_ROOM_AT_HOME.search(text) if "家" in text else None)
+                    or (_ROOM_OWNER.search(text) if "的" in text or "家" in text else None)):
             room = cn_to_int(rm["n"])
         if building or unit or room:
             return Location(building=building, unit=unit, room=room)
-        if gm := _GATE.search(text):
+        if "门" in text and (gm := _GATE.search(text)):
             return Location(gate=re.sub(r"\s+", "", gm["g"]))
         if self._place_re and (pm := self._place_re.search(text)):
             return Location(place=pm.group(0))

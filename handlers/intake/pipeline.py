@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from handlers.cases.actions import add_supporter, restart_clock, worker_of
-from handlers.cases.relay import URGENT_PRIORITY, case_facts
+from handlers.cases.relay import URGENT_PRIORITY, case_facts, titled
 from handlers.cases.workflow import STATUS_NAMES
 from handlers.commands.handler import run_command
 from handlers.commands.parser import parse as parse_command
@@ -25,7 +25,16 @@ from handlers.intake.duplicates import find_duplicate, latest_case_in_group
 from handlers.notices.receipts import record_receipt
 from handlers.texts import event_note
 from storage import queries
-from storage.models import Case, CaseStatus, ChatGroup, Grid, InboundMessage, Person, Role
+from storage.models import (
+    Case,
+    CaseEvent,
+    CaseStatus,
+    ChatGroup,
+    Grid,
+    InboundMessage,
+    Person,
+    Role,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +53,7 @@ class Outcome(enum.StrEnum):
     COMMAND = "command"  # a grid worker's or resident's command
     REPEAT = "repeat"  # the same resident again about a case already open
     SUPPORT = "support"  # another resident about the same problem: joins as a supporter
+    ADDED_QUIETLY = "added_quietly"  # a repeat or support moments after the last: no answer
 
 
 @dataclass(frozen=True)
@@ -85,15 +95,16 @@ def handle_inbound(session: Session, ctx: Context, msg: InboundMessage) -> Resul
         if ctx.classifier.is_me_too(msg.text):
             earlier = latest_case_in_group(session, ctx, group, reporter)
             if earlier is not None:
-                _join(session, ctx, earlier, reporter, msg, decision)
-                return Result(Outcome.SUPPORT, earlier.no, decision)
+                answered = _join(session, ctx, earlier, reporter, msg, decision)
+                return Result(Outcome.SUPPORT if answered else Outcome.ADDED_QUIETLY,
+                              earlier.no, decision)
         return Result(Outcome.SILENT, decision=decision)
     match = find_duplicate(session, ctx, grid_id=group.grid_id, reporter=reporter,
                            decision=decision)
     if match is not None:
-        _join(session, ctx, match.case, reporter, msg, decision)
-        return Result(Outcome.REPEAT if match.same_reporter else Outcome.SUPPORT, match.case.no,
-                      decision)
+        answered = _join(session, ctx, match.case, reporter, msg, decision)
+        outcome = Outcome.REPEAT if match.same_reporter else Outcome.SUPPORT
+        return Result(outcome if answered else Outcome.ADDED_QUIETLY, match.case.no, decision)
     grid = queries.get_grid(session, grid_id=group.grid_id)
     assert grid is not None
     case = _open_case(session, ctx, msg, decision, grid=grid, group=group, reporter=reporter)
@@ -199,10 +210,12 @@ def _attach_photo(session: Session, ctx: Context, msg: InboundMessage) -> None:
 
 
 def _join(session: Session, ctx: Context, case: Case, person: Person, msg: InboundMessage,
-          decision: Decision) -> None:
+          decision: Decision) -> bool:
     """A report of a problem already open: the reporter's own repeat adds to the case, anyone
-    else becomes a supporter. A repeat that is urgent makes the case urgent."""
+    else becomes a supporter. A repeat that is urgent makes the case urgent. Returns whether
+    the person was answered."""
     same = person.id == case.reporter_id
+    answered = _joined_lately(session, ctx, case, person)
     if not same:
         add_supporter(session, case, person)
     queries.record_event(session, case=case, actor_id=person.id,
@@ -217,15 +230,33 @@ def _join(session: Session, ctx: Context, case: Case, person: Person, msg: Inbou
         assert grid is not None and group is not None
         _alert_staff(session, ctx, case, grid=grid, group=group, reporter=person,
                      staff=queries.grid_staff(session, grid_id=case.grid_id))
+    if answered and not decision.urgent:
+        return False  # told moments ago: saying it again for every message fills the group
     worker = worker_of(session, case)
     facts = case_facts(ctx, case)
     text = ctx.texts.render(
         "dup_repeat" if same else "dup_joined", reporter=person.name,
         status=STATUS_NAMES[case.status],
-        worker=worker.name if worker and case.assignee_id else None,
+        worker=titled(worker) if worker and case.assignee_id else None,
         **{k: facts[k] for k in ("no", "category_name", "location")})
     queries.enqueue(session, room_id=msg.room_id, text=text, mention_ids=[person.contact_id],
                     case_id=case.id, priority=URGENT_PRIORITY if case.urgent else 0)
+    return True
+
+
+#: a resident who adds to the same case again within this time is not answered again
+REPEAT_ANSWER_EVERY = timedelta(minutes=30)
+
+
+def _joined_lately(session: Session, ctx: Context, case: Case, person: Person) -> bool:
+    """Whether this person added to the case lately and heard back: a resident who writes the
+    same complaint ten times in a row gets one "已记录", not ten."""
+    return session.exec(
+        select(CaseEvent.id).where(CaseEvent.case_id == case.id,
+                                   CaseEvent.actor_id == person.id,
+                                   col(CaseEvent.action).in_(("repeat", "support")),
+                                   col(CaseEvent.at) >= ctx.now() - REPEAT_ANSWER_EVERY).limit(1)
+    ).first() is not None
 
 
 def _open_case(session: Session, ctx: Context, msg: InboundMessage, decision: Decision, *,
@@ -269,25 +300,27 @@ def _alert_staff(session: Session, ctx: Context, case: Case, *, grid: Grid,
         location=case.location, reporter=reporter.name, group_topic=group.topic or grid.name,
         text=case.text, respond=deadline.phrase,
     )
-    notified = []
+    notified: list[Person] = []
     for person in staff:
         if person.contact_id == reporter.contact_id:
             continue
         queries.enqueue(session, contact_id=person.contact_id, text=text, case_id=case.id,
                         priority=URGENT_PRIORITY)
-        notified.append(person.name)
+        notified.append(person)
     if notified:
         queries.record_event(session, case=case, actor_id=None, action="notify",
                              from_status=None, to_status=None,
-                             note=event_note("urgent_notified", people=notified), at=ctx.now())
+                             note=event_note("urgent_notified", people=[p.name for p in notified]),
+                             at=ctx.now())
     else:
         log.warning("urgent case #%s in grid %s has no worker or leader to alert", case.no,
                     grid.name)
-    return notified
+    # the reporter is told who is coming by title: 网格员王磊、网格长赵敏
+    return [titled(p) or p.name for p in notified]
 
 
 def _worker_name(staff: list[Person]) -> str | None:
-    return staff[0].name if staff else None
+    return titled(staff[0]) if staff else None
 
 
 def _category_name(ctx: Context, case: Case) -> str:

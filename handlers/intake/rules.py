@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,22 @@ class WeightedPattern:
 class UrgentTrigger:
     pattern: re.Pattern[str]
     category: str
+
+
+@dataclass(frozen=True)
+class TieBreak:
+    """One principle for choosing between categories that a message's words all support:
+    when the problem families in `when` are present (and none in `unless`) and the scoring
+    picked one of `over`, the message belongs to `category` (a hazard to life on a street
+    light is a safety case, a quarrel about a leak is a dispute)."""
+
+    name: str
+    when: tuple[str, ...]
+    category: str
+    over: frozenset[str]
+    unless: tuple[str, ...] = ()
+    urgent: bool = False  # also applies to urgent messages, whose danger names a category
+    only_urgent: bool = False  # applies to urgent messages only (an injured person)
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,9 @@ class IntakeRules:
     calm_signal: float = 1.5  # calm tone is only looked for below this much problem signal
     urgent_bonus: float = 2.0  # what the danger an urgency trigger names adds to its category
     duplicates: DuplicateRules = DuplicateRules()
+    # problem families (hazard, quarrel, policy question…) and the principles that use them
+    families: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    tiebreaks: tuple[TieBreak, ...] = ()
 
     def category_name(self, key: str) -> str:
         for c in self.categories:
@@ -141,6 +160,26 @@ def load_rules(path: Path | None = None, categories: tuple[Category, ...] | None
         _compile(t["pattern"], "urgent.triggers", where)  # reported whole if it is wrong
         triggers += [UrgentTrigger(_compile(alt, "urgent.triggers", where), t["category"])
                      for alt in alternatives(t["pattern"])]
+    families = {name: _compile(p, f"families.{name}", where)
+                for name, p in raw.get("families", {}).items()}
+    tiebreaks = []
+    for i, t in enumerate(raw.get("tiebreaks", [])):
+        name = t.get("name", f"#{i + 1}")
+        if t.get("category") not in keys:
+            raise RulesError(f"{where}: tiebreak {name!r} needs a known category")
+        when, unless = _names(t.get("when")), _names(t.get("unless"))
+        over = _names(t.get("over"))
+        for fam in (*when, *unless):
+            if fam not in families:
+                raise RulesError(f"{where}: tiebreak {name!r} names an unknown family {fam!r}")
+        if not when or any(k not in keys for k in over):
+            raise RulesError(f"{where}: tiebreak {name!r} needs `when` families and known "
+                             "categories in `over`")
+        urgent_mode = t.get("urgent", False)
+        if urgent_mode not in (True, False, "only"):
+            raise RulesError(f"{where}: tiebreak {name!r}: urgent is true, false or \"only\"")
+        tiebreaks.append(TieBreak(name, when, t["category"], frozenset(over or keys), unless,
+                                  urgent_mode is not False, urgent_mode == "only"))
     th = raw.get("thresholds", {})
     location = raw.get("location", {})
     dup = raw.get("duplicates", {})
@@ -178,13 +217,24 @@ def load_rules(path: Path | None = None, categories: tuple[Category, ...] | None
         calm_signal=float(raw.get("calm", {}).get("below_signal", 1.5)),
         calm=tuple(_compile(p, "calm.patterns", where)
                    for p in raw.get("calm", {}).get("patterns", [])),
+        families=families,
+        tiebreaks=tuple(tiebreaks),
     )
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def alternatives(pattern: str) -> list[str]:
     """A pattern's top-level alternatives (`a|b(c|d)|e` -> a, b(c|d), e), for rules where any
     match is enough. Each alternative is then filed by its own first characters (screen.py), so
-    a long family of danger words costs only the searches of the words that can occur."""
+    a long family of danger words costs only the searches of the words that can occur. A pattern
+    that is one plain group, `(a|b|c)`, is split like `a|b|c`."""
+    if (inner := _one_group(pattern)) is not None:
+        return alternatives(inner)
     parts, depth, start, i, in_class = [], 0, 0, 0, False
     while i < len(pattern):
         ch = pattern[i]
@@ -207,6 +257,32 @@ def alternatives(pattern: str) -> list[str]:
         i += 1
     parts.append(pattern[start:])
     return parts if all(parts) else [pattern]
+
+
+def _one_group(pattern: str) -> str | None:
+    """The inside of a pattern that is a single capturing group and nothing else, or None."""
+    if not pattern.startswith("(") or pattern.startswith("(?") or not pattern.endswith(")"):
+        return None
+    depth, i, in_class = 0, 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]":
+                i += 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return pattern[1:-1] if i == len(pattern) - 1 else None
+        i += 1
+    return None
 
 
 def default_userdict() -> Path:

@@ -92,11 +92,76 @@ def prefixes(pattern: re.Pattern[str], k: int = 2) -> frozenset[str] | None:
     try:
         found = _extend({""}, list(sre_parse.parse(pattern.pattern, pattern.flags)), k)
     except _Unknown:
-        return None
+        return first_chars(pattern)  # too many pairs (a digit class, say): first characters
     keys = frozenset(p.rstrip(_END) for p in found)
     if "" in keys:
         return None
     return keys
+
+
+def screen_keys(pattern: re.Pattern[str]) -> tuple[frozenset[str] | None, bool]:
+    """The keys to file a pattern under, and whether they must be at the text's start.
+
+    Any match of `pattern` contains a match of every tail of its top-level sequence, so the
+    beginnings of any tail will do: 人.{0,3}没气 is filed under 没气, not under 人, which
+    occurs in every other message. The rarest-looking tail wins (pairs before single
+    characters, then fewer keys); the whole pattern's beginnings are kept for `^` patterns."""
+    first = prefixes(pattern)
+    if anchored(pattern):
+        return first, first is not None
+    if pattern.flags & re.IGNORECASE and any(c.isascii() and c.isalpha()
+                                             for c in pattern.pattern):
+        return first, False
+    try:
+        items = list(sre_parse.parse(pattern.pattern, pattern.flags))
+    except re.error:
+        return first, False
+    best = _best_keys(items)
+    if best is None or (first is not None and _cost(first) <= _cost(best)):
+        return first, False
+    return best, False
+
+
+def _cost(keys: frozenset[str]) -> int:
+    return sum(1 if len(key) > 1 else 12 for key in keys)
+
+
+def _best_keys(items: list[tuple[Any, Any]]) -> frozenset[str] | None:
+    if len(items) == 1 and items[0][0] is sre_c.SUBPATTERN:
+        return _best_keys(list(items[0][1][-1]))
+    if len(items) == 1 and items[0][0] is sre_c.BRANCH:
+        union: set[str] = set()
+        for branch in items[0][1][1]:
+            keys = _best_keys(list(branch))
+            if keys is None:
+                return None
+            union |= keys
+        return frozenset(union)
+    best: frozenset[str] | None = None
+    for j in range(len(items)):
+        try:
+            found = _extend({""}, items[j:], 2)
+        except _Unknown:
+            continue
+        keys = frozenset(p.rstrip(_END) for p in found)
+        if "" in keys:
+            continue
+        if best is None or _cost(keys) < _cost(best):
+            best = keys
+    return best
+
+
+def anchored(pattern: re.Pattern[str]) -> bool:
+    """Whether a pattern can only match at the start of the text (`^…`): then only the
+    text's own first characters can make it a candidate."""
+    if pattern.flags & re.MULTILINE:
+        return False
+    try:
+        items = list(sre_parse.parse(pattern.pattern, pattern.flags))
+    except re.error:
+        return False
+    return bool(items) and items[0][0] is sre_c.AT and items[0][1] in (
+        sre_c.AT_BEGINNING, sre_c.AT_BEGINNING_STRING)
 
 
 def _extend(prefixes: set[str], items: Sequence[tuple[Any, Any]], k: int) -> set[str]:
@@ -149,29 +214,34 @@ def _extend_item(p: str, op: Any, av: Any, k: int) -> set[str]:
 
 class Screen:
     """For a set of patterns, the ones worth searching in a given message: each pattern is
-    filed under the one- or two-character beginnings its matches can have."""
+    filed under one- or two-character strings one of which every match contains (see
+    `screen_keys`)."""
 
     def __init__(self, patterns: Sequence[re.Pattern[str]]) -> None:
-        self._always: list[int] = []
+        self._always_list: list[int] = []
         self._by_char: dict[str, list[int]] = {}
         self._by_pair: dict[str, list[int]] = {}
+        self._start: dict[str, list[int]] = {}  # anchored patterns, by the text's beginning
         for i, p in enumerate(patterns):
-            keys = prefixes(p)
+            keys, at_start = screen_keys(p)
             if keys is None:
-                self._always.append(i)
+                self._always_list.append(i)
                 continue
             for key in keys:
-                table = self._by_char if len(key) == 1 else self._by_pair
+                table = (self._start if at_start
+                         else self._by_char if len(key) == 1 else self._by_pair)
                 table.setdefault(key, []).append(i)
-        self._pair_starts = frozenset(key[0] for key in self._by_pair)
+        self._always = frozenset(self._always_list)
+        self._chars = frozenset(self._by_char)
+        self._pairs = frozenset(self._by_pair)
 
     def candidates(self, text: str) -> list[int]:
-        """Indexes of the patterns that may match `text`, in their order."""
-        found = set(self._always)
-        by_char, by_pair, starts = self._by_char, self._by_pair, self._pair_starts
-        for i, ch in enumerate(text):
-            if (ids := by_char.get(ch)) is not None:
-                found.update(ids)
-            if ch in starts and (ids := by_pair.get(text[i:i + 2])) is not None:
-                found.update(ids)
+        """Indexes of the patterns that may match `text`, in their order. The message's
+        characters and two-character pairs are met with the index by set intersection, so the
+        per-character work is done in C."""
+        found = set(self._always).union(
+            *map(self._by_char.__getitem__, self._chars.intersection(text)),
+            *map(self._by_pair.__getitem__,
+                 self._pairs.intersection(map(str.__add__, text, text[1:]))),
+            self._start.get(text[:1], ()), self._start.get(text[:2], ()))
         return sorted(found)

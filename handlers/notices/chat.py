@@ -47,9 +47,11 @@ class Preview:
     variables: dict[str, Any]
 
 
-def compose_draft(session: Session, ctx: Context, person: Person, text: str) -> Preview:
+def compose_draft(session: Session, ctx: Context, person: Person, text: str, *,
+                  within: frozenset[int] | None = None) -> Preview:
     """Turn a 发布通知 message into a stored draft and its preview; NoticeError if it is not
-    complete or names something unknown."""
+    complete or names something unknown, NoticeForbidden if it reaches groups outside
+    ``within`` (the grids the publisher answers for; None: all), as on the dashboard."""
     head, _, rest = text.strip().partition("\n")
     names, _, title = head.strip().partition(" ")
     body_lines, options = [], {}
@@ -64,11 +66,11 @@ def compose_draft(session: Session, ctx: Context, person: Person, text: str) -> 
     targets = _targets(session, names)
     send_at = _moment(options.get("定时") or options.get("时间"), ctx)
     until = _day(options.get("截止") or options.get("结束"))
-    _drop_drafts(session, ctx, person)
     notice = create_notice(session, ctx, NoticeRequest(
         title=title.strip(), body=body, targets=targets, send_at=send_at,
         repeat=options.get("重复"), repeat_until=until,
-    ), created_by=person.name, person=person, draft=True)
+    ), created_by=person.name, person=person, draft=True, within=within)
+    _drop_drafts(session, ctx, person, keep=notice.id)  # a refused one leaves the last draft
     groups = resolve_groups(session, parse_targets(targets))
     draft = compose.Draft(notice.title, notice.body, notice.ask_receipt)
     return Preview("notice_preview", {
@@ -149,9 +151,13 @@ def _latest_draft(session: Session, ctx: Context, person: Person) -> Notice | No
     ).first()
 
 
-def _drop_drafts(session: Session, ctx: Context, person: Person) -> None:
+def _drop_drafts(session: Session, ctx: Context, person: Person, *,
+                 keep: int | None = None) -> None:
     """A new 发布通知 replaces this person's unconfirmed drafts."""
-    for notice in session.exec(select(Notice).where(Notice.status == NoticeStatus.DRAFT)
-                               .where(Notice.created_by_person_id == person.id)).all():
+    q = select(Notice).where(Notice.status == NoticeStatus.DRAFT) \
+        .where(Notice.created_by_person_id == person.id)
+    if keep is not None:
+        q = q.where(Notice.id != keep)
+    for notice in session.exec(q).all():
         notice.status = NoticeStatus.CANCELLED
         notice.cancelled_at = ctx.now()

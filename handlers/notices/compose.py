@@ -19,19 +19,13 @@ from sqlmodel import Session
 
 from handlers.context import Context
 from handlers.notices.errors import NoticeError
-from handlers.texts import phrases
+from handlers.texts import formats, phrases
 from storage import queries
 from storage.models import ChatGroup, Community, Grid, Role
 
-#: the variables a notice body may use, with what staff read about each
-VARIABLES = {
-    "grid": "网格名称",
-    "community": "社区名称",
-    "worker": "网格员姓名",
-    "leader": "网格长姓名",
-    "group": "群名称",
-    "date": "发送日期（如 11月26日）",
-}
+#: the variables a notice body may use (what staff read about each: notice_errors.j2's
+#: variables_hint)
+VARIABLES = ("grid", "community", "worker", "leader", "group", "date")
 
 _UNDEFINED = re.compile(r"'([^']+)' is undefined")
 _ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
@@ -64,7 +58,7 @@ def group_variables(session: Session, ctx: Context, group: ChatGroup,
     local = when.astimezone(ctx.calendar.tz)
     return {"grid": grid.name if grid else "", "community": community.name if community else "",
             "worker": worker or leader, "leader": leader, "group": group.topic,
-            "date": f"{local.month}月{local.day}日"}
+            "date": formats("date", month=local.month, day=local.day)}
 
 
 def render(session: Session, ctx: Context, draft: Draft, group: ChatGroup,
@@ -96,4 +90,4 @@ def check(session: Session, ctx: Context, draft: Draft, groups: list[ChatGroup],
 
 
 def _variables_hint() -> str:
-    return phrases("notice_errors")("variables_hint", variables=VARIABLES)
+    return phrases("notice_errors")("variables_hint", names=VARIABLES)

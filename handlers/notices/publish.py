@@ -183,6 +183,20 @@ def confirm_draft(session: Session, ctx: Context, notice: Notice) -> None:
     notice.next_run_at = _first_run(rule, notice.send_at, ctx.now())
 
 
+def outside_reach(session: Session, notice: Notice, within: frozenset[int] | None
+                  ) -> list[ChatGroup]:
+    """The groups a notice goes to that lie outside ``within`` (None: none do)."""
+    if within is None:
+        return []
+    return [g for g in notice_groups(session, notice) if g.grid_id not in within]
+
+
+def may_cancel(session: Session, notice: Notice, within: frozenset[int] | None) -> bool:
+    """Whether someone answering for ``within`` may take the notice back: the rule
+    ``cancel_notice`` enforces, asked beforehand, so a page offers 取消发送 only to them."""
+    return notice.status != NoticeStatus.CANCELLED and not outside_reach(session, notice, within)
+
+
 def cancel_notice(session: Session, ctx: Context, notice: Notice, *,
                   within: frozenset[int] | None = None) -> int:
     """Stop future occurrences and take back whatever is still waiting in the outbox; returns
@@ -191,12 +205,9 @@ def cancel_notice(session: Session, ctx: Context, notice: Notice, *,
     ``within``: the grids the canceller answers for (None: all). A notice that also goes to
     groups outside them is not theirs to take back (a community's staff reads the township's
     notice, they do not cancel it for the other communities)."""
-    if within is not None:
-        outside = [g.topic or g.room_id for g in notice_groups(session, notice)
-                   if g.grid_id not in within]
-        if outside:
-            raise NoticeForbidden("cancel_out_of_reach", groups=outside[:5],
-                                  more=len(outside) > 5)
+    outside = [g.topic or g.room_id for g in outside_reach(session, notice, within)]
+    if outside:
+        raise NoticeForbidden("cancel_out_of_reach", groups=outside[:5], more=len(outside) > 5)
     if notice.status == NoticeStatus.CANCELLED:
         raise NoticeError("already_cancelled")
     notice.status = NoticeStatus.CANCELLED

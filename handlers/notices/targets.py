@@ -11,6 +11,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from handlers.notices.errors import NoticeError
+from handlers.texts import formats
 from storage.models import ChatGroup, Community, Grid, GroupKind
 
 KINDS = ("all", "communities", "grids", "tags")
@@ -31,10 +32,8 @@ class Targets:
 
     def describe(self) -> str:
         """In the words staff read in a confirmation: 全部居民群 / 幸福里社区 / 标签“老旧小区”."""
-        if self.all:
-            return "全部居民群"
-        parts = [*self.communities, *self.grids, *(f"标签“{t}”" for t in self.tags)]
-        return "、".join(parts)
+        return formats("audience", everyone=self.all, names=[*self.communities, *self.grids],
+                       tags=self.tags)
 
 
 def parse_targets(raw: Any) -> Targets:
@@ -75,11 +74,11 @@ def resolve_groups(session: Session, targets: Targets) -> list[ChatGroup]:
     if targets.all:
         add(session.exec(residents).all())
     if targets.communities:
-        ids = [_find(session, Community, ref, "社区").id for ref in targets.communities]
+        ids = [_find(session, Community, ref, "community").id for ref in targets.communities]
         grids = select(Grid.id).where(col(Grid.community_id).in_(ids))
         add(session.exec(residents.where(col(ChatGroup.grid_id).in_(grids))).all())
     if targets.grids:
-        ids = [_find(session, Grid, ref, "网格").id for ref in targets.grids]
+        ids = [_find(session, Grid, ref, "grid").id for ref in targets.grids]
         add(session.exec(residents.where(col(ChatGroup.grid_id).in_(ids))).all())
     if targets.tags:
         tagged = [g for g in session.exec(select(ChatGroup)).all()
@@ -94,9 +93,9 @@ def resolve_groups(session: Session, targets: Targets) -> list[ChatGroup]:
 
 
 def _find(session: Session, model: type[Community] | type[Grid], ref: str,
-          word: str) -> Community | Grid:
+          place: str) -> Community | Grid:
     row = session.get(model, int(ref)) if ref.isdigit() else session.exec(
         select(model).where(model.name == ref)).first()
     if row is None:
-        raise NoticeError("unknown_place", word=word, ref=ref)
+        raise NoticeError("unknown_place", place=place, ref=ref)
     return row

@@ -17,7 +17,7 @@ from bot.web.middleware import json_error, json_response
 from bot.web.session import in_session
 from bot.web.viewer import Viewer
 from handlers import roster
-from handlers.accounts import ROLE_NAMES, WEB_CONTACT_PREFIX, community_ids
+from handlers.accounts import ROLE_NAMES, WEB_CONTACT_PREFIX, AccountError, community_ids
 from handlers.roster import RosterError, RosterForbidden
 from storage import queries
 from storage.models import ChatGroup, Community, Grid, Person, Role
@@ -130,19 +130,19 @@ def _int(value: Any) -> int | None:
 
 def _add_street(session: Session, viewer: Viewer, form: Any) -> tuple[str, dict[str, Any]]:
     street = roster.add_street(session, viewer.scope, str(form.get("name", "")))
-    return "added", {"what": "街道", "name": street.name}
+    return "added", {"level": "street", "name": street.name}
 
 
 def _add_community(session: Session, viewer: Viewer, form: Any) -> tuple[str, dict[str, Any]]:
     community = roster.add_community(session, viewer.scope, _int(form.get("street_id")) or 0,
                                      str(form.get("name", "")))
-    return "added", {"what": "社区", "name": community.name}
+    return "added", {"level": "community", "name": community.name}
 
 
 def _add_grid(session: Session, viewer: Viewer, form: Any) -> tuple[str, dict[str, Any]]:
     grid = roster.add_grid(session, viewer.scope, _int(form.get("community_id")) or 0,
                            str(form.get("name", "")))
-    return "added", {"what": "网格", "name": grid.name}
+    return "added", {"level": "grid", "name": grid.name}
 
 
 def _bind(session: Session, viewer: Viewer, form: Any) -> tuple[str, dict[str, Any]]:
@@ -238,7 +238,8 @@ async def people_api(request: web.Request) -> web.Response:
     viewer = request[VIEWER]
     role = request.query.get("role") or None
     if role and role not in STAFF_ROLES:
-        return json_error(400, f"未知的角色 {role}，可选：{'、'.join(STAFF_ROLES)}", "bad_filter")
+        return json_error(400, str(AccountError("unknown_role", role=role, known=STAFF_ROLES)),
+                          "bad_filter")
 
     def load(session: Session) -> list[dict[str, Any]]:
         v = roster_view(session, viewer)

@@ -21,6 +21,7 @@ from bot.web.dashboard.ledger import case_row
 from bot.web.keys import RUNTIME, SESSION, SETTINGS, VIEWER
 from bot.web.middleware import json_error, json_response
 from bot.web.session import in_session
+from bot.web.texts import api_text
 from bot.web.viewer import Viewer
 from handlers.cases import actions, workflow
 from handlers.cases.actions import Refusal
@@ -28,7 +29,7 @@ from handlers.commands.permissions import RULES, WORKER
 from handlers.context import Context
 from handlers.intake.classifier import Decision
 from storage import queries
-from storage.models import Case, CaseEvent, CaseSupporter, InboundMessage, Person, Role
+from storage.models import Case, CaseEvent, CaseSupporter, InboundMessage, Person
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()
@@ -51,7 +52,12 @@ RESIDENT_EVENTS = ("repeat", "support", "photo")
 
 
 class InputError(Exception):
-    """A missing or wrong field; the message is for the person."""
+    """A missing or wrong field; ``str()`` tells the person, from the macro ``key`` of
+    templates/web/api_messages.j2."""
+
+    def __init__(self, key: str, /, **variables: Any) -> None:
+        self.key = key
+        super().__init__(api_text(key, **variables))
 
 
 class ReadOnly(Exception):
@@ -68,12 +74,12 @@ class Done:
 FIELD_LIMITS = {"note": 2000, "department": 100, "assignee": 100, "into": 12, "category": 50}
 
 
-def _field_error(body: Mapping[str, Any]) -> str | None:
+def _field_error(body: Mapping[str, Any]) -> InputError | None:
     """What is wrong with an action's fields as JSON types and lengths, or None: a list is not
     a note, and ``into`` may be a number or text."""
     unknown = sorted(set(body) - {"action", *FIELD_LIMITS})
     if unknown:
-        return f"不认识的字段：{'、'.join(unknown)}"
+        return InputError("unknown_fields", fields=unknown)
     for key, limit in FIELD_LIMITS.items():
         value = body.get(key)
         if value is None:
@@ -81,9 +87,9 @@ def _field_error(body: Mapping[str, Any]) -> str | None:
         if key == "into" and isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
-            return f"“{key}”应为文字" + ("或工单号" if key == "into" else "")
+            return InputError("field_not_text", field=key)
         if len(value) > limit:
-            return f"“{key}”太长（最多 {limit} 个字）"
+            return InputError("field_too_long", field=key, limit=limit)
     return None
 
 
@@ -113,22 +119,21 @@ def perform(session: Session, ctx: Context, viewer: Viewer, case: Case, action: 
     if not viewer.can_write or person is None:
         raise ReadOnly
     if action not in ACTIONS:
-        raise InputError(f"不支持的操作 {action}，可选：{'、'.join(ACTIONS)}")
+        raise InputError("unknown_action", action=action, actions=ACTIONS)
     permission = RULES[action]
     if not permission.allows(session, person, case):
-        raise Refusal("refuse_role", reason=permission.reason, no=case.no)
+        raise Refusal("refuse_role", reason=permission.reason_for(session, person, case),
+                      no=case.no)
     values = {k: str(data.get(k) or "").strip() for k in ("note", "department", "assignee",
                                                           "into", "category")}
     for key, what in INPUTS.get(action, {}).items():
         if not values[key]:
-            raise InputError(f"请填写{what}。")
+            raise InputError("field_missing", what=what)
     match action:
         case "accept":
             actions.accept(session, ctx, case, person)
         case "assign":
-            assignee = _staff(session, values["assignee"], case)
-            if assignee is None:
-                raise Refusal("refuse_unknown_person", name=values["assignee"])
+            assignee = actions.find_assignee(session, case, values["assignee"])
             actions.assign(session, ctx, case, person, assignee)
         case "dispatch":
             actions.dispatch(session, ctx, case, person, values["department"], values["note"])
@@ -144,7 +149,8 @@ def perform(session: Session, ctx: Context, viewer: Viewer, case: Case, action: 
             if into is None:
                 raise Refusal("refuse_unknown_case", no=values["into"].lstrip("#"))
             if not WORKER.allows(session, person, into):
-                raise Refusal("refuse_role", reason=WORKER.reason, no=into.no)
+                raise Refusal("refuse_role", reason=WORKER.reason_for(session, person, into),
+                              no=into.no, into=into.no)
             actions.merge(session, ctx, case, into, person)
         case "recategorize":
             key = values["category"]
@@ -156,19 +162,6 @@ def perform(session: Session, ctx: Context, viewer: Viewer, case: Case, action: 
                                     new=ctx.category_name(key))
     return ctx.texts.render("confirm", action=actions.ACTION_NAMES[action], no=case.no,
                             status=workflow.STATUS_NAMES[case.status])
-
-
-def _staff(session: Session, ref: str, case: Case) -> Person | None:
-    """The worker, leader or staff member to assign: by person id (the form) or by name (the
-    API, as in 指派 #12 @李娜), the case's grid first."""
-    ref = ref.lstrip("@")
-    staff_roles = [Role.GRID_WORKER, Role.GRID_LEADER, Role.STAFF]
-    if ref.isdigit():
-        person = session.get(Person, int(ref))
-        return person if person is not None and person.role in staff_roles else None
-    people = session.exec(select(Person).where(Person.name == ref)
-                          .where(col(Person.role).in_(staff_roles))).all()
-    return next((p for p in people if p.grid_id == case.grid_id), people[0] if people else None)
 
 
 # --- what the page and the API show -------------------------------------------------------------
@@ -267,7 +260,7 @@ async def act_from_page(request: web.Request) -> web.Response:
 #: refusals about what was asked for (a name or number that does not exist, a name too long),
 #: not about the state
 UNKNOWN_REFUSALS = ("refuse_unknown_case", "refuse_unknown_person", "refuse_unknown_category",
-                    "refuse_too_long")
+                    "refuse_too_long", "refuse_assignee_elsewhere", "refuse_assignee_ambiguous")
 
 
 async def _act(request: web.Request, action: str,
@@ -314,7 +307,7 @@ async def get_case(request: web.Request) -> web.Response:
     actions the caller may take."""
     no = parse_no(request.match_info["no"])
     if no is None:
-        return json_error(400, "工单编号应为数字，例如 /api/cases/12", "bad_case_number")
+        return json_error(400, api_text("bad_case_number"), "bad_case_number")
     viewer = request[VIEWER]
     ctx, tz = context(request), request.app[SETTINGS].general.tz
 
@@ -335,7 +328,7 @@ async def get_case(request: web.Request) -> web.Response:
 
     body = await in_session(request.app, load)
     if body is None:
-        return json_error(404, f"没有 #{no} 号工单", "case_not_found")
+        return json_error(404, api_text("case_not_found", no=no), "case_not_found")
     return json_response(body)
 
 
@@ -346,14 +339,13 @@ async def act_from_api(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except ValueError:  # also bytes that are not UTF-8
-        return json_error(400, "请求体应为 JSON", "bad_json")
+        return json_error(400, api_text("body_not_json"), "bad_json")
     if not isinstance(body, dict):
-        return json_error(400, "请求体应为 JSON 对象", "not_an_object")
+        return json_error(400, api_text("body_not_object"), "not_an_object")
     if not isinstance(body.get("action"), str):
-        return json_error(400, f"请在 action 中指明操作，可选：{'、'.join(ACTIONS)}",
-                          "invalid_input")
+        return json_error(400, api_text("action_missing", actions=ACTIONS), "invalid_input")
     if (wrong := _field_error(body)) is not None:
-        return json_error(400, wrong, "invalid_input")
+        return json_error(400, str(wrong), "invalid_input")
     result = await _act(request, body["action"], body)
     if not isinstance(result, Done):
         return json_error(*result)

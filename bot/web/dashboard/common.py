@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot.web.keys import MESSAGES, RUNTIME, SESSION, SETTINGS, VIEWER
 from handlers.context import Context
+from handlers.texts import formats
 
 
 def context(request: web.Request) -> Context:
@@ -69,8 +70,6 @@ def install_filters(env: jinja2.Environment, request_tz: Any) -> None:
         return "—" if value is None else f"{value * 100:.1f}%"
 
     def hours(value: float | None) -> str:
-        if value is None:
-            return "—"
-        return f"{value * 60:.0f} 分钟" if value < 1 else f"{value:.1f} 小时"
+        return formats("duration", hours=value, spaced=True)
 
     env.filters.update(dt=dt, pct=pct, hours=hours)

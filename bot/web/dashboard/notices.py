@@ -22,6 +22,7 @@ from handlers.notices.publish import (
     NoticeRequest,
     cancel_notice,
     create_notice,
+    may_cancel,
     preview,
     reaches,
     resend,
@@ -203,6 +204,9 @@ async def _render_one(request: web.Request, *, notice: dict[str, str] | None = N
             "deliveries": status.deliveries(session, row.id or 0),
             "receipts": receipts, "by_group": status.receipt_counts(session, row.id or 0),
             "receipt_people": per_group,
+            # the domain's own rule: a township notice is not a community's to take back
+            "may_cancel": may_publish(viewer) and may_cancel(
+                session, row, viewer.scope.grid_ids),
         }
 
     data = await in_session(request.app, load)

@@ -1,15 +1,15 @@
 """open case index: the overdue count over open cases' deadlines only; the dismissed cases
 found without scanning every event
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008_staff_community
 Create Date: 2026-11-26 06:10:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008'
-down_revision = '0007'
+revision = '0009'
+down_revision = '0008_staff_community'
 branch_labels = None
 depends_on = None
 
