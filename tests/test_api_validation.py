@@ -250,6 +250,18 @@ async def test_the_sim_api_keeps_the_shape(api: Api) -> None:
         assert_clear_4xx(status, body, text, (400, 404), f"{method} {path}")
 
 
+async def test_nul_in_a_filter_or_path_is_refused_before_the_database(api: Api) -> None:
+    """PostgreSQL refuses NUL in any text; a filter carrying one is a 400, not a 500 from the
+    database (found by the fuzz test on PostgreSQL)."""
+    for path in ("/api/cases?grid=%00", "/api/cases?q=a%00b", "/api/cases?community=x%00",
+                 "/api/stats?grid=%00", "/api/people?role=%00",
+                 "/open311/v2/requests.json?status=%00"):
+        status, body, text = await api.send("GET", path)
+        assert status == 400 and "无效字符" in text, f"{path}: {status} {text[:200]}"
+        if path.startswith("/api/"):
+            assert body["code"] == "invalid_input", text
+
+
 async def test_good_input_still_works(api: Api) -> None:
     """The checks refuse what is wrong, not what is unusual."""
     for path in ("/api/cases?limit=1000&offset=0", "/api/cases?grid=1", "/api/cases?status=open",

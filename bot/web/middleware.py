@@ -52,8 +52,19 @@ def json_error(status: int, message: str, code: str | None = None) -> web.Respon
 _CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 
+def _has_nul(request: web.Request) -> bool:
+    return "\x00" in request.path or any(
+        "\x00" in key or "\x00" in value for key, value in request.query.items())
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if _has_nul(request):
+        # PostgreSQL refuses NUL in any text, so a filter or a path carrying one would reach the
+        # database and fail there; it is never part of a real name, number or search
+        if request.path.startswith("/api/"):
+            return json_error(400, api_text("nul_in_request"), "invalid_input")
+        raise web.HTTPBadRequest(text=api_text("nul_in_request"))
     try:
         return await handler(request)
     except web.HTTPException as exc:
