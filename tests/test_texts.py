@@ -30,6 +30,7 @@ CALLS = {
     "RosterError": "roster_messages", "roster_text": "roster_messages",
     "AccountError": "account_messages",
     "api_text": "api_messages", "InputError": "api_messages", "SimInputError": "api_messages",
+    "BadFilter": "api_messages",
     "formats": "formats",
 }
 TEMPLATES = {"notice_errors": CHAT_TEMPLATES, "refusals": CHAT_TEMPLATES,

@@ -76,9 +76,9 @@ def period(q: MultiMapping[str], today: date) -> tuple[date, date]:
     elif last is None:
         last = max(first, today)
     if first > last:
-        raise BadFilter("开始日期不能晚于结束日期")
+        raise BadFilter("filter_period_reversed")
     if (last - first).days >= MAX_DAYS:
-        raise BadFilter(f"统计时段最长 {MAX_DAYS} 天")
+        raise BadFilter("filter_period_too_long", days=MAX_DAYS)
     return first, last
 
 

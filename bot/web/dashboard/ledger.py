@@ -20,6 +20,7 @@ from bot.web.dashboard.common import context, now, page
 from bot.web.keys import SETTINGS, VIEWER
 from bot.web.middleware import json_response
 from bot.web.session import in_session
+from bot.web.texts import api_text
 from bot.web.viewer import Viewer
 from handlers import ledger
 from handlers.accounts import community_ids
@@ -45,7 +46,9 @@ class BadFilter(web.HTTPBadRequest):
 
     error_code = "bad_filter"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, key: str, /, **variables: Any) -> None:
+        """``key`` names a macro of templates/web/api_messages.j2."""
+        message = api_text(key, **variables)
         super().__init__(text=message)
         self.message = message
 
@@ -69,11 +72,11 @@ def parse_query(session: Session, ctx: Context, viewer: Viewer, q: MultiMapping[
         "sort", "order")}
     status = form["status"] or None
     if status and status != ledger.OPEN and status not in set(CaseStatus):
-        raise BadFilter(f"未知的状态 {status}，可选：open、{'、'.join(CaseStatus)}")
+        raise BadFilter("filter_status", value=status, known=["open", *CaseStatus])
     category = form["category"] or None
     keys = [c.key for c in ctx.classifier.rules.categories]
     if category and category not in keys:
-        raise BadFilter(f"未知的类别 {category}，可选：{'、'.join(keys)}")
+        raise BadFilter("filter_category", value=category, known=keys)
     urgent = _flag(form["urgent"], "urgent")
     overdue = _flag(form["overdue"], "overdue") or False
     grid_ids = grid_filter(session, viewer, grid=form["grid"], community=form["community"])
@@ -81,15 +84,15 @@ def parse_query(session: Session, ctx: Context, viewer: Viewer, q: MultiMapping[
     if form["from"] or form["to"]:
         first, last = parse_date(form["from"], "from"), parse_date(form["to"], "to")
         if first and last and first > last:
-            raise BadFilter("开始日期不能晚于结束日期")
+            raise BadFilter("filter_period_reversed")
         start = day_bounds(first, first, tz)[0] if first else None
         end = day_bounds(last, last, tz)[1] if last else None
     sort = form["sort"] or "no"
     if sort not in ledger.SORT_KEYS:
-        raise BadFilter(f"不能按 {sort} 排序，可选：{'、'.join(ledger.SORT_KEYS)}")
+        raise BadFilter("filter_sort", value=sort, known=ledger.SORT_KEYS)
     order = form["order"] or "desc"
     if order not in ("asc", "desc"):
-        raise BadFilter("order 只能是 asc 或 desc")
+        raise BadFilter("filter_order")
     text = form["q"][:100] or None
     return LedgerQuery(
         filter=CaseFilter(grid_ids=viewer.scope.narrow(grid_ids), status=status,
@@ -105,7 +108,7 @@ def _flag(value: str, name: str) -> bool | None:
         return True
     if value.lower() in _FALSE:
         return False
-    raise BadFilter(f"{name} 只能是 true 或 false")
+    raise BadFilter("filter_boolean", name=name)
 
 
 def grid_filter(session: Session, viewer: Viewer, *, grid: str,
@@ -116,13 +119,13 @@ def grid_filter(session: Session, viewer: Viewer, *, grid: str,
     if grid:
         row = queries.find_grid(session, ref=grid)
         if row is None or row.id is None or not viewer.scope.allows_grid(row.id):
-            raise BadFilter(f"没有名为或编号为 {grid} 的网格")
+            raise BadFilter("filter_unknown_place", place="grid", value=grid)
         ids = frozenset({row.id})
     if community:
         found = queries.find_community(session, ref=community)
         visible = community_ids(session, viewer.scope)
         if found is None or (visible is not None and found.id not in visible):
-            raise BadFilter(f"没有名为或编号为 {community} 的社区")
+            raise BadFilter("filter_unknown_place", place="community", value=community)
         members = frozenset(g.id for g in queries.list_grids(session)
                             if g.community_id == found.id and g.id is not None)
         ids = members if ids is None else ids & members
@@ -136,7 +139,7 @@ def parse_date(value: str, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise BadFilter(f"{name} 应为日期，格式如 2026-11-23") from None
+        raise BadFilter("filter_date", name=name) from None
 
 
 def _paging(q: MultiMapping[str], default: int) -> tuple[int, int]:
@@ -148,7 +151,7 @@ def _paging(q: MultiMapping[str], default: int) -> tuple[int, int]:
         if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= queries.MAX_ID:
             raise ValueError
     except ValueError:
-        raise BadFilter(f"limit 应为 1 到 {MAX_LIMIT} 的整数，offset 应为非负整数") from None
+        raise BadFilter("filter_paging", limit=MAX_LIMIT) from None
     return limit, offset
 
 
