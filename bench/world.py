@@ -174,9 +174,13 @@ def _cases(rng: random.Random, n: int, groups: int, per_grid: int, residents: in
            now: datetime, with_events: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     statuses = [s for s, w in STATUSES for _ in range(w)]
     cases, events = [], []
+    # numbers in the order of creation, as the bot gives them: a period's cases lie together
+    # in the table (random times in number order scattered a month across the whole table)
+    created_times = sorted(now - timedelta(seconds=rng.randrange(365 * 86400))
+                           for _ in range(n))
     for i in range(n):
         g = rng.randrange(groups)
-        created = now - timedelta(seconds=rng.randrange(365 * 86400))
+        created = created_times[i]
         status = rng.choice(statuses)
         urgent = rng.random() < 0.03
         accept_due = created + timedelta(minutes=15 if urgent else 120)
