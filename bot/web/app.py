@@ -54,6 +54,9 @@ def create_app(settings: Settings, *, classifier: Classifier | None = None,
     return app
 
 
+_frozen = False
+
+
 async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     await runtime.start()
@@ -61,7 +64,12 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     # objects that live as long as the process) leaves the garbage collector's view, so its
     # full collections stop walking it: building a city's figures (5,000 grids' dicts) set
     # off several, about half of /api/stats's Python time. Garbage made later is collected
-    # as before.
-    gc.freeze()
+    # as before. Once per process (a process serves one app; tests start many), after a
+    # collection, so that no garbage is frozen with the living.
+    global _frozen
+    if not _frozen:
+        gc.collect()
+        gc.freeze()
+        _frozen = True
     yield
     await runtime.stop()
