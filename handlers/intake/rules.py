@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,26 +236,11 @@ def alternatives(pattern: str) -> list[str]:
     that is one plain group, `(a|b|c)`, is split like `a|b|c`."""
     if (inner := _one_group(pattern)) is not None:
         return alternatives(inner)
-    parts, depth, start, i, in_class = [], 0, 0, 0, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-            if pattern[i + 1:i + 2] == "]":
-                i += 1
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
+    parts, start = [], 0
+    for i, ch, depth in _structure(pattern):
+        if ch == "|" and depth == 0:
             parts.append(pattern[start:i])
             start = i + 1
-        i += 1
     parts.append(pattern[start:])
     return parts if all(parts) else [pattern]
 
@@ -263,6 +249,15 @@ def _one_group(pattern: str) -> str | None:
     """The inside of a pattern that is a single capturing group and nothing else, or None."""
     if not pattern.startswith("(") or pattern.startswith("(?") or not pattern.endswith(")"):
         return None
+    for i, ch, depth in _structure(pattern):
+        if ch == ")" and depth == 0:
+            return pattern[1:-1] if i == len(pattern) - 1 else None
+    return None
+
+
+def _structure(pattern: str) -> Iterator[tuple[int, str, int]]:
+    """Each character of a pattern outside escapes and character classes, with its position
+    and the group depth after it: what both splitting functions above walk."""
     depth, i, in_class = 0, 0, False
     while i < len(pattern):
         ch = pattern[i]
@@ -275,14 +270,10 @@ def _one_group(pattern: str) -> str | None:
             in_class = True
             if pattern[i + 1:i + 2] == "]":
                 i += 1
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return pattern[1:-1] if i == len(pattern) - 1 else None
+        else:
+            depth += (ch == "(") - (ch == ")")
+            yield i, ch, depth
         i += 1
-    return None
 
 
 def default_userdict() -> Path:
