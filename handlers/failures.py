@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from handlers.accounts import Scope
+from storage import queries
 from storage.models import (
     ChatGroup,
     InboundMessage,
@@ -66,12 +67,24 @@ class Failures:
         }
 
 
-def _groups(session: Session) -> dict[str, ChatGroup]:
-    return {g.room_id: g for g in session.exec(select(ChatGroup)).all()}
+def _groups(session: Session, room_ids: set[str]) -> dict[str, ChatGroup]:
+    """The groups these rows were in or for, in one query (not every group of the city)."""
+    found = session.exec(select(ChatGroup).where(col(ChatGroup.room_id).in_(room_ids))).all()
+    return {g.room_id: g for g in found}
 
 
-def _people(session: Session) -> dict[str, Person]:
-    return {p.contact_id: p for p in session.exec(select(Person)).all()}
+def _people(session: Session, contact_ids: set[str]) -> dict[str, Person]:
+    found = session.exec(select(Person).where(col(Person.contact_id).in_(contact_ids))).all()
+    return {p.contact_id: p for p in found}
+
+
+def _addressed(session: Session, room_id: str | None,
+               contact_id: str | None) -> tuple[ChatGroup | None, Person | None]:
+    """The group a row belongs to, or else the person it is from or for."""
+    group = queries.get_group(session, room_id=room_id) if room_id else None
+    person = queries.get_person(session, contact_id=contact_id) \
+        if group is None and contact_id else None
+    return group, person
 
 
 def _visible(scope: Scope, group: ChatGroup | None, person: Person | None) -> bool:
@@ -85,20 +98,24 @@ def _visible(scope: Scope, group: ChatGroup | None, person: Person | None) -> bo
 
 def list_failures(session: Session, scope: Scope) -> Failures:
     """Newest first, at most ``LIMIT`` of each kind the scope reaches."""
-    groups, people = _groups(session), _people(session)
+    parked_rows = session.exec(select(InboundMessage)
+                               .where(InboundMessage.status == InboundStatus.PARKED)
+                               .order_by(col(InboundMessage.id).desc())).all()
+    failed_rows = session.exec(select(OutboxMessage)
+                               .where(OutboxMessage.status == OutboxStatus.FAILED)
+                               .order_by(col(OutboxMessage.id).desc())).all()
+    groups = _groups(session, {r.room_id for r in [*parked_rows, *failed_rows] if r.room_id})
+    people = _people(session, {r.sender_id for r in parked_rows}
+                     | {r.contact_id for r in failed_rows if r.contact_id})
     parked = []
-    for row in session.exec(select(InboundMessage)
-                            .where(InboundMessage.status == InboundStatus.PARKED)
-                            .order_by(col(InboundMessage.id).desc())).all():
+    for row in parked_rows:
         group = groups.get(row.room_id or "")
         if _visible(scope, group, None if group else people.get(row.sender_id)):
             parked.append(ParkedMessage(row, group.topic if group else ""))
             if len(parked) >= LIMIT:
                 break
     failed = []
-    for out in session.exec(select(OutboxMessage)
-                            .where(OutboxMessage.status == OutboxStatus.FAILED)
-                            .order_by(col(OutboxMessage.id).desc())).all():
+    for out in failed_rows:
         group = groups.get(out.room_id or "")
         person = people.get(out.contact_id or "")
         if _visible(scope, group, person):
@@ -112,8 +129,7 @@ def list_failures(session: Session, scope: Scope) -> Failures:
 def retry_message(session: Session, scope: Scope, row_id: int) -> InboundMessage:
     """Hand a parked message back to the processor, with a fresh set of attempts."""
     row = session.get(InboundMessage, row_id)
-    if row is None or not _visible(scope, _groups(session).get(row.room_id or ""),
-                                   _people(session).get(row.sender_id)):
+    if row is None or not _visible(scope, *_addressed(session, row.room_id, row.sender_id)):
         raise FailureError("not_found")
     if row.status != InboundStatus.PARKED:
         raise FailureError("not_failed")
@@ -125,8 +141,7 @@ def retry_message(session: Session, scope: Scope, row_id: int) -> InboundMessage
 def retry_send(session: Session, scope: Scope, row_id: int) -> OutboxMessage:
     """Put a failed send back in the queue, with a fresh set of attempts."""
     row = session.get(OutboxMessage, row_id)
-    if row is None or not _visible(scope, _groups(session).get(row.room_id or ""),
-                                   _people(session).get(row.contact_id or "")):
+    if row is None or not _visible(scope, *_addressed(session, row.room_id, row.contact_id)):
         raise FailureError("not_found")
     if row.status != OutboxStatus.FAILED:
         raise FailureError("not_failed")
